@@ -1,0 +1,74 @@
+# Cap: the two commands of a fresh clone are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+# uv from the PATH when there is one, else a copy bootstrapped with pip into .tools/.
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+VENV := $(CURDIR)/.venv
+CAP := $(VENV)/bin/cap
+
+export CAP_HOME ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(CAP_HOME)/dagster
+export DAGSTER_DISABLE_TELEMETRY := 1
+export UV_PYTHON_DOWNLOADS := never
+
+# Debian packages the test suite uses, installed by `make test` when missing.
+DEBIAN_PACKAGES :=
+
+.PHONY: help install system-deps demo run ui test lint format clean
+
+help:
+	@echo "make demo   install, build the demo workspace ($(CAP_HOME)), run the whole pipeline"
+	@echo "make test   install (Python and Debian packages) and run the test suite"
+	@echo "make ui     the Dagster UI on http://127.0.0.1:3000 over the same workspace"
+	@echo "make run    run the pipeline for every client of the workspace"
+	@echo "make lint   ruff check and format check"
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced
+
+system-deps:
+	@missing=""; \
+	for package in $(DEBIAN_PACKAGES); do \
+	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	  echo "Installing Debian packages:$$missing"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+
+demo: install
+	$(CAP) demo
+	$(CAP) run
+
+run: install
+	$(CAP) run
+
+ui: install
+	$(CAP) init
+	$(VENV)/bin/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
+
+test: install system-deps
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(CAP_HOME) .pytest_cache .ruff_cache

@@ -1,0 +1,146 @@
+"""`cap`: the command line of Cap (demo workspace, headless runs, configuration checks)."""
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pipelines.config.loader import ConfigError, load_client_config
+from pipelines.config.model import ClientConfig
+from pipelines.workspace import DEFAULT_HOME, Workspace
+
+logger = logging.getLogger("pipelines.cli")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `cap` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "home", None) is not None or args.command != "schema":
+        _use_home(args.home)
+    return args.handler(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cap", description="Client spreadsheets in, validated KPIs and evidence out."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: object, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--home",
+            type=Path,
+            help=f"workspace folder (default: $CAP_HOME, else ./{DEFAULT_HOME})",
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    demo = command("demo", _demo, "Write the three demo clients into the workspace.")
+    demo.add_argument(
+        "--as-of",
+        type=dt.date.fromisoformat,
+        default=None,
+        help="data runs up to the last complete period before this date (default: today)",
+    )
+    run = command("run", _run, "Run the whole pipeline headless, for every client or one.")
+    run.add_argument("--client", help="only this client (its slug)")
+    command("init", _init, "Create the workspace folders and Dagster settings if missing.")
+    command("check-config", _check_config, "Validate every client's client.yaml.")
+    schema = command("schema", _schema, "Print the JSON Schema of client.yaml (for editors).")
+    schema.add_argument("--output", type=Path, help="write it to this file instead")
+    return parser
+
+
+def _use_home(home: Path | None) -> Workspace:
+    """Point CAP_HOME (and DAGSTER_HOME, unless set) at the workspace, and create its folders."""
+    if home is not None:
+        os.environ["CAP_HOME"] = str(home.resolve())
+    workspace = Workspace.from_env()
+    os.environ["CAP_HOME"] = str(workspace.home)
+    os.environ.setdefault("DAGSTER_HOME", str(workspace.dagster_home))
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    workspace.ensure()
+    return workspace
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import write_demo
+
+    workspace = Workspace.from_env()
+    as_of = args.as_of or dt.date.today()
+    slugs = write_demo(workspace.home, as_of)
+    _write_schema(workspace.home / "client.schema.json")
+    _say(f"Demo workspace: {workspace.home}")
+    for slug in slugs:
+        _say(f"  {slug:<22} {workspace.client_dir(slug)}")
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    workspace = Workspace.from_env()
+    _write_schema(workspace.home / "client.schema.json")
+    _say(f"Workspace ready: {workspace.home} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    workspace = Workspace.from_env()
+    slugs = [path.parent.name for path in sorted(workspace.clients_dir.glob("*/client.yaml"))]
+    if not slugs:
+        _say(f"No client.yaml under {workspace.clients_dir}")
+        return 1
+    failures = 0
+    for slug in slugs:
+        try:
+            config = load_client_config(workspace.clients_dir / slug / "client.yaml")
+        except ConfigError as error:
+            failures += 1
+            _say(f"FAIL {error}")
+        else:
+            _say(
+                f"ok   {slug}: {config.name}, {len(config.sites)} sites, "
+                f"{len(config.sources)} sources"
+            )
+    return 1 if failures else 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    if args.output:
+        _write_schema(args.output)
+        _say(f"JSON Schema written to {args.output}")
+    else:
+        sys.stdout.write(_schema_text())
+    return 0
+
+
+def _schema_text() -> str:
+    schema = ClientConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Cap client.yaml"
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def _write_schema(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_schema_text(), encoding="utf-8")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines.run import run_clients
+
+    workspace = Workspace.from_env()
+    return run_clients(workspace, only=args.client)
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Client configuration: the `client.yaml` model and its loader."""

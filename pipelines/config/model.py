@@ -1,0 +1,254 @@
+"""The client configuration (`client.yaml`) as pydantic models.
+
+Every model forbids unknown keys, so a typo is an error rather than a silently ignored setting.
+The loader (`pipelines.config.loader`) turns validation errors into messages that name the file,
+the line and the key path.
+"""
+
+import datetime as dt
+import difflib
+import re
+import zoneinfo
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from pipelines.catalogue import BASE_KPIS
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ADDRESS = r"[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+"
+_EMAIL = re.compile(rf"^(?:{_ADDRESS}|[^<>@\s][^<>@]*<{_ADDRESS}>)$")
+
+
+def _as_list(value: object) -> object:
+    """Let a single string stand for a one-element list (`pattern: "*.xlsx"`)."""
+    return [value] if isinstance(value, str) else value
+
+
+Names = Annotated[list[str], BeforeValidator(_as_list)]
+"""One header, file pattern or alias, or several: YAML accepts a string or a list."""
+
+
+KpiName = Annotated[str, AfterValidator(lambda name: _check_kpi(name))]
+"""A base KPI name from the catalogue (`revenue_eur`), checked with a did-you-mean."""
+
+
+class StrictModel(BaseModel):
+    """Base for every configuration model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_kpi(name: str) -> str:
+    if name not in BASE_KPIS:
+        close = difflib.get_close_matches(name, list(BASE_KPIS), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else " (see the KPI catalogue in README)"
+        raise ValueError(f"unknown KPI {name!r}{hint}")
+    return name
+
+
+class Source(StrictModel):
+    """Settings shared by every layout: which files, and how to read their bytes and numbers."""
+
+    name: str = Field(description="Short name of the source, used in messages and lineage.")
+    pattern: Names = Field(
+        description="Glob pattern(s) matched against file names in the client's inbox.",
+        min_length=1,
+    )
+    format: Literal["auto", "xlsx", "xlsm", "xls", "ods", "csv", "txt"] = Field(
+        "auto", description="File format; `auto` goes by the extension and checks the content."
+    )
+    locale: Literal["fr", "en"] | None = Field(
+        None,
+        description="How numbers and month names are written; defaults to the client's language.",
+    )
+    encoding: Literal["auto", "utf-8", "cp1252", "latin-1"] = Field(
+        "auto", description="Text encoding of CSV/TXT files; `auto` tries UTF-8 then cp1252."
+    )
+    delimiter: Literal["auto", ";", ",", "tab"] = Field(
+        "auto", description="Field delimiter of CSV/TXT files; `auto` detects it."
+    )
+    grain: Literal["month", "week"] | None = Field(
+        None, description="Period grain of the values; defaults from the client's cadence."
+    )
+    skip_sheets: Names = Field(
+        default_factory=list, description="Sheets to ignore (notes, summaries), by name."
+    )
+    scale: dict[KpiName, float] = Field(
+        default_factory=dict,
+        description="Multiplier per KPI applied to every value read (1000 for figures in k€).",
+    )
+    percent_cells: Literal["fraction", "points"] = Field(
+        "fraction",
+        description="How numeric spreadsheet cells of percentage KPIs are stored: `fraction` "
+        "(0.359, as Excel stores a cell formatted as 35.9 %) or `points` (35.9). Text such as "
+        "`35,9 %` is read as written either way.",
+    )
+
+
+class SheetPerSiteSource(Source):
+    """A workbook with one sheet per site, one row per period and KPIs as columns."""
+
+    layout: Literal["sheet_per_site"]
+    period: Names = Field(description="Header(s) of the period column.", min_length=1)
+    columns: dict[KpiName, Names] = Field(
+        description="For each KPI, the header(s) of its column (synonyms across years).",
+        min_length=1,
+    )
+
+
+class LongSource(Source):
+    """One row per (site, period, indicator, value), indicator codes mapped to KPIs."""
+
+    layout: Literal["long"]
+    site: Names = Field(description="Header(s) of the site column.", min_length=1)
+    period: Names = Field(description="Header(s) of the period column.", min_length=1)
+    indicator: Names = Field(description="Header(s) of the indicator column.", min_length=1)
+    value: Names = Field(description="Header(s) of the value column.", min_length=1)
+    indicators: dict[str, KpiName] = Field(
+        description="Indicator code as the client writes it -> canonical KPI name.", min_length=1
+    )
+
+
+class WideSource(Source):
+    """KPIs as rows and periods as columns (finance packs), possibly under a merged year header."""
+
+    layout: Literal["wide"]
+    site_from: Literal["sheet", "fixed"] = Field(
+        "sheet", description="`sheet`: each sheet is a site; `fixed`: the whole file is `site`."
+    )
+    site: str | None = Field(None, description="The site of every value when `site_from: fixed`.")
+    rows: dict[KpiName, Names] = Field(
+        description="For each KPI, the label(s) of its row.", min_length=1
+    )
+
+    @model_validator(mode="after")
+    def _fixed_site_named(self) -> "WideSource":
+        if self.site_from == "fixed" and not self.site:
+            raise ValueError("`site` is required when `site_from` is `fixed`")
+        if self.site_from == "sheet" and self.site:
+            raise ValueError("`site` is only allowed when `site_from` is `fixed`")
+        return self
+
+
+AnySource = Annotated[SheetPerSiteSource | LongSource | WideSource, Field(discriminator="layout")]
+LAYOUTS = ("sheet_per_site", "long", "wide")
+
+
+class Site(StrictModel):
+    """A site of the client: its canonical name, the other names files use, its go-live."""
+
+    name: str = Field(description="Canonical site name, as reports show it.", min_length=1)
+    aliases: Names = Field(
+        default_factory=list, description="Other spellings found in files (`St-Etienne`)."
+    )
+    go_live: dt.date | None = Field(
+        None, description="Go-live date of this site; overrides the client's `go_live`."
+    )
+    control: bool = Field(
+        False, description="A control site is never transformed: it has no go-live."
+    )
+
+    @model_validator(mode="after")
+    def _control_has_no_go_live(self) -> "Site":
+        if self.control and self.go_live is not None:
+            raise ValueError(f"site {self.name!r} is a control site and cannot have a go_live")
+        return self
+
+
+class Recipients(StrictModel):
+    """Who receives the report, as `Name <address>` or a bare address."""
+
+    to: Names = Field(default_factory=list, description="Main recipients (client leadership).")
+    cc: Names = Field(default_factory=list, description="Copied recipients.")
+    bcc: Names = Field(default_factory=list, description="Blind-copied recipients.")
+
+    @field_validator("to", "cc", "bcc")
+    @classmethod
+    def _addresses_valid(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not _EMAIL.match(address.strip()):
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+
+class Report(StrictModel):
+    """How the report reaches the client."""
+
+    delivery: Literal["review", "auto"] = Field(
+        "review",
+        description="`review`: the consultant approves each report; `auto`: sent when checks pass.",
+    )
+    recipients: Recipients = Field(default_factory=Recipients)
+
+
+class ClientConfig(StrictModel):
+    """One client's configuration: `CAP_HOME/clients/<slug>/client.yaml`."""
+
+    name: str = Field(description="Display name of the client, as reports show it.", min_length=1)
+    language: Literal["fr", "en"] = Field("fr", description="Language of reports and emails.")
+    timezone: str = Field("Europe/Paris", description="IANA time zone of the client.")
+    cadence: Literal["monthly", "weekly"] = Field(
+        description="How often the client sends data; also the default grain of its KPIs."
+    )
+    go_live: dt.date | None = Field(
+        None, description="Go-live date for every non-control site without its own."
+    )
+    sites: list[Site] = Field(description="The client's sites.", min_length=1)
+    sources: list[AnySource] = Field(description="The files the client sends.", min_length=1)
+    report: Report = Field(default_factory=Report)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_known(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (expected e.g. 'Europe/Paris')"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _sites_consistent(self) -> "ClientConfig":
+        seen: dict[str, str] = {}
+        for site in self.sites:
+            for spelling in (site.name, *site.aliases):
+                key = spelling.casefold().strip()
+                if key in seen and seen[key] != site.name:
+                    raise ValueError(
+                        f"{spelling!r} names both site {seen[key]!r} and site {site.name!r}"
+                    )
+                if key in seen and spelling == site.name:
+                    raise ValueError(f"site {site.name!r} is listed twice")
+                seen[key] = site.name
+            if not site.control and site.go_live is None and self.go_live is None:
+                raise ValueError(
+                    f"site {site.name!r} has no go_live: set one on the site, set the client's "
+                    "go_live, or mark it `control: true`"
+                )
+        names = [source.name for source in self.sources]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def grain(self) -> Literal["month", "week"]:
+        """The client's default period grain, from its cadence."""
+        return "week" if self.cadence == "weekly" else "month"
+
+    def go_live_of(self, site: str) -> dt.date | None:
+        """Go-live date of a site (None for a control site)."""
+        for candidate in self.sites:
+            if candidate.name == site:
+                return None if candidate.control else candidate.go_live or self.go_live
+        raise KeyError(site)

@@ -1,0 +1,21 @@
+"""The one Dagster `Definitions` of Cap: what the UI, the schedules, the sensors and `cap run`
+all load."""
+
+import dagster as dg
+
+from pipelines.defs.ingest.assets import kpi_observations, raw_files
+from pipelines.defs.jobs import client_pipeline
+from pipelines.defs.kpis.assets import kpi_values
+from pipelines.defs.loggers import cap_progress
+from pipelines.defs.resources import CapWorkspace
+from pipelines.defs.schedules import nightly_0200_paris
+from pipelines.defs.sensors import client_inbox_sensor
+
+defs = dg.Definitions(
+    assets=[raw_files, kpi_observations, kpi_values],
+    jobs=[client_pipeline],
+    schedules=[nightly_0200_paris],
+    sensors=[client_inbox_sensor],
+    resources={"cap": CapWorkspace(home=dg.EnvVar("CAP_HOME"))},
+    loggers={"console": dg.colored_console_logger, "cap_progress": cap_progress},
+)

@@ -1,0 +1,2 @@
+"""Dagster-facing code: assets, checks, schedules, sensors and resources. Kept thin: each
+function calls the plain Python modules beside this package."""

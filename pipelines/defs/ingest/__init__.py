@@ -1,0 +1,1 @@
+"""Ingestion stage: the client's files archived, parsed and stored with their lineage."""

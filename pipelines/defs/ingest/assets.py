@@ -1,0 +1,101 @@
+"""Assets of the ingestion stage."""
+
+import datetime as dt
+
+import dagster as dg
+
+from pipelines.defs.partitions import clients_partitions
+from pipelines.defs.resources import CapWorkspace, client_today
+from pipelines.ingest.archive import archive_inbox
+from pipelines.ingest.load import load_received
+from pipelines.markdown import markdown_table
+from pipelines.sql import read_sql
+
+OWNERS = ["team:consulting"]
+
+
+@dg.asset(
+    partitions_def=clients_partitions,
+    group_name="ingest",
+    kinds={"excel", "duckdb"},
+    owners=OWNERS,
+)
+def raw_files(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.MaterializeResult:
+    """Every file the client sent, archived under its SHA-256 before anything reads it.
+
+    Scans `clients/<slug>/inbox/`, copies each new file to `archive/<slug>/<sha256>.<ext>` and
+    records it in the warehouse's `files` table. A byte-identical copy under another name is
+    recorded as a duplicate and not loaded twice.
+    """
+    slug = context.partition_key
+    config = cap.client_config(slug)
+    with cap.warehouse(slug) as con:
+        summary = archive_inbox(cap.workspace, slug, config, con, dt.datetime.now(dt.UTC))
+        files = con.sql(read_sql("select_files")).df()
+    return dg.MaterializeResult(
+        metadata={
+            "files_in_inbox": summary.in_inbox,
+            "new_files": len(summary.received),
+            "duplicates": len(summary.duplicates),
+            "files_received_total": len(files),
+            "files": dg.MetadataValue.md(markdown_table(files)),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=clients_partitions,
+    group_name="ingest",
+    kinds={"pandas", "duckdb"},
+    owners=OWNERS,
+    deps=[raw_files],
+    check_specs=[
+        dg.AssetCheckSpec("kpi_observations_all_files_accepted", asset="kpi_observations")
+    ],
+)
+def kpi_observations(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.MaterializeResult:
+    """Every value the client ever delivered, in Cap's long format with its origin.
+
+    Parses each newly archived file with the source that matches it in `client.yaml` (sheet per
+    site, long or wide layout), maps headers and codes to canonical KPIs and sites, and stores the
+    values in `kpi_observations` with file, sheet, row and column. A file with any problem is
+    rejected whole, quarantined, and its problems stored in `rejections`.
+    """
+    slug = context.partition_key
+    config = cap.client_config(slug)
+    with cap.warehouse(slug) as con:
+        summary = load_received(cap.workspace, slug, config, con, client_today(config))
+        total = con.execute("select count(*) from kpi_observations").fetchall()[0][0]
+        preview = con.sql(read_sql("select_kpi_observations_preview")).df()
+        rejections = con.sql(read_sql("select_rejections")).df()
+    context.log.info(
+        "%s: %d files loaded, %d rejected, %d values stored",
+        slug,
+        len(summary.loaded),
+        len(summary.rejected),
+        summary.values_stored,
+    )
+    check = dg.AssetCheckResult(
+        check_name="kpi_observations_all_files_accepted",
+        passed=not summary.rejected,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="Every file received in this run was understood and loaded.",
+        metadata={
+            "files_rejected": len(summary.rejected),
+            "reasons": dg.MetadataValue.md(
+                "\n".join(f"- **{name}**: {summary.messages[name]}" for name in summary.rejected)
+                or "_(none)_"
+            ),
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "files_loaded": len(summary.loaded),
+            "files_rejected": len(summary.rejected),
+            "values_stored": summary.values_stored,
+            "dagster/row_count": total,
+            "preview": dg.MetadataValue.md(markdown_table(preview)),
+            "rejections": dg.MetadataValue.md(markdown_table(rejections)),
+        },
+        check_results=[check],
+    )

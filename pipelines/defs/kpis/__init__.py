@@ -1,0 +1,1 @@
+"""KPI stage: the current value of every KPI."""

@@ -1,0 +1,1 @@
+"""Ingestion: client files in, canonical long-format observations (with lineage) out."""

@@ -1,0 +1,177 @@
+"""Loading archived files into the warehouse: one transaction per file, all or nothing.
+
+A file with any rejection is rejected whole: its rejections are stored, it is copied to the
+quarantine with a machine-readable reason beside it, and none of its values are stored.
+"""
+
+import datetime as dt
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipelines.config.model import ClientConfig
+from pipelines.ingest.archive import archive_path
+from pipelines.ingest.layouts import parse_sheets
+from pipelines.ingest.readers import FileProblem, file_format, read_sheets
+from pipelines.ingest.records import ParsedFile
+from pipelines.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+MAX_REASON_LINES = 5
+
+
+@dataclass
+class LoadSummary:
+    """What one load pass did."""
+
+    loaded: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    values_stored: int = 0
+    messages: dict[str, str] = field(default_factory=dict)
+
+
+def load_received(
+    workspace: Workspace,
+    slug: str,
+    config: ClientConfig,
+    con: duckdb.DuckDBPyConnection,
+    today: dt.date,
+) -> LoadSummary:
+    """Parse and store every file recorded as `received` (new, or left by an interrupted run)."""
+    summary = LoadSummary()
+    pending = con.execute(
+        "select sha256, original_name, source, delivered_at from files "
+        "where status = 'received' order by delivered_at, original_name"
+    ).fetchall()
+    for digest, name, source_name, delivered_at in pending:
+        path = archive_path(workspace, slug, digest, name)
+        parsed = parse_file(path, name, source_name, config, today)
+        if parsed.rejections:
+            _store_rejection(workspace, slug, con, digest, name, parsed)
+            summary.rejected.append(name)
+            summary.messages[name] = _reason(parsed)
+        else:
+            stored = _store_values(con, slug, digest, delivered_at, parsed)
+            summary.loaded.append(name)
+            summary.values_stored += stored
+            if parsed.warnings:
+                summary.messages[name] = "; ".join(parsed.warnings)
+    return summary
+
+
+def parse_file(
+    path: Path, name: str, source_name: str | None, config: ClientConfig, today: dt.date
+) -> ParsedFile:
+    """Read one archived file with the source it matched; problems become rejections."""
+    source = next((s for s in config.sources if s.name == source_name), None)
+    if source is None:
+        patterns = ", ".join(p for s in config.sources for p in s.pattern)
+        parsed = ParsedFile()
+        parsed.reject(
+            None,
+            None,
+            None,
+            name,
+            "no_source",
+            f"no source in client.yaml matches the file name {name!r} (patterns: {patterns})",
+        )
+        return parsed
+    try:
+        fmt = file_format(Path(name), source.format)
+        sheets = read_sheets(path, fmt, source.encoding, source.delimiter)
+    except FileProblem as problem:
+        parsed = ParsedFile()
+        parsed.reject(None, problem.row, None, None, problem.rule, str(problem))
+        return parsed
+    return parse_sheets(sheets, config, source, today)
+
+
+def _store_values(
+    con: duckdb.DuckDBPyConnection,
+    slug: str,
+    digest: str,
+    delivered_at: dt.datetime,
+    parsed: ParsedFile,
+) -> int:
+    frame = parsed.observations_frame()
+    frame.insert(0, "client", slug)
+    frame["file_sha256"] = digest
+    frame["delivered_at"] = delivered_at
+    message = "; ".join(parsed.warnings) or None
+    con.begin()
+    try:
+        con.execute("delete from kpi_observations where file_sha256 = ?", [digest])
+        con.register("new_observations", frame)
+        con.execute("insert into kpi_observations by name select * from new_observations")
+        con.unregister("new_observations")
+        con.execute(
+            "update files set status = 'loaded', message = ?, values_stored = ? "
+            "where sha256 = ? and status = 'received'",
+            [message, len(frame), digest],
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    logger.info("%s: stored %d values from %s", slug, len(frame), digest[:12])
+    return len(frame)
+
+
+def _store_rejection(
+    workspace: Workspace,
+    slug: str,
+    con: duckdb.DuckDBPyConnection,
+    digest: str,
+    name: str,
+    parsed: ParsedFile,
+) -> None:
+    quarantine = workspace.quarantine(slug)
+    quarantine.mkdir(parents=True, exist_ok=True)
+    archived = archive_path(workspace, slug, digest, name)
+    kept = quarantine / archived.name
+    if not kept.exists():
+        shutil.copy2(archived, kept)
+    reason = {
+        "file": name,
+        "sha256": digest,
+        "warnings": parsed.warnings,
+        "rejections": [rejection._asdict() for rejection in parsed.rejections],
+    }
+    (quarantine / f"{digest}.reason.json").write_text(
+        json.dumps(reason, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
+    frame = parsed.rejections_frame()
+    frame.insert(0, "file_sha256", digest)
+    con.begin()
+    try:
+        con.execute("delete from rejections where file_sha256 = ?", [digest])
+        con.register("new_rejections", frame)
+        con.execute("insert into rejections by name select * from new_rejections")
+        con.unregister("new_rejections")
+        con.execute(
+            "update files set status = 'rejected', message = ? where sha256 = ? "
+            "and status = 'received'",
+            [_reason(parsed), digest],
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    logger.warning("%s: rejected %s: %s", slug, name, _reason(parsed))
+
+
+def _reason(parsed: ParsedFile) -> str:
+    """A readable message: the first rejections with their place, and how many more."""
+    lines = [
+        f"{rejection.location()}: {rejection.message}"
+        for rejection in parsed.rejections[:MAX_REASON_LINES]
+    ]
+    more = len(parsed.rejections) - MAX_REASON_LINES
+    if more > 0:
+        lines.append(f"and {more} more problem{'s' if more > 1 else ''}")
+    return "; ".join(lines)

@@ -1,0 +1,176 @@
+"""Reading a client file into sheets of cells, checking that its bytes are what its name says.
+
+Spreadsheets (xlsx, xlsm, xls, ods) are read with python-calamine; CSV and TXT with the standard
+library after the encoding is checked. A file that cannot be read raises `FileProblem`.
+"""
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from python_calamine import CalamineError, CalamineWorkbook
+
+Cell = object
+SPREADSHEET_FORMATS = frozenset({"xlsx", "xlsm", "xls", "ods"})
+TEXT_FORMATS = frozenset({"csv", "txt"})
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_DELIMITERS = {";": ";", ",": ",", "tab": "\t"}
+
+
+class FileProblem(Exception):
+    """A file that cannot be read at all: the whole file is rejected with this reason."""
+
+    def __init__(self, rule: str, message: str, row: int | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.row = row
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One sheet of a workbook (or the single table of a CSV) as rows of cells.
+
+    `rows[i]` is the spreadsheet's row `i + 1` (or the CSV's line `line_numbers[i]`).
+    """
+
+    name: str | None
+    rows: Sequence[Sequence[Cell]]
+    line_numbers: Sequence[int] | None = None
+
+    def row_number(self, index: int) -> int:
+        """The 1-based row (spreadsheet) or line (CSV) of `rows[index]`."""
+        return self.line_numbers[index] if self.line_numbers is not None else index + 1
+
+
+def file_format(path: Path, declared: str = "auto") -> str:
+    """The format a file claims by configuration or extension (`xlsx`, `csv`, ...)."""
+    if declared != "auto":
+        return declared
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in SPREADSHEET_FORMATS | TEXT_FORMATS:
+        return suffix
+    raise FileProblem(
+        "unsupported_format",
+        f"unsupported file type {path.suffix or '(no extension)'!r}: "
+        "expected .xlsx, .xlsm, .xls, .ods, .csv or .txt",
+    )
+
+
+def read_sheets(
+    path: Path, fmt: str, encoding: str = "auto", delimiter: str = "auto"
+) -> list[Sheet]:
+    """Every sheet of the file as rows of cells, after checking its content matches `fmt`."""
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if not head:
+        raise FileProblem("empty_file", "the file is empty (0 bytes)")
+    if fmt in SPREADSHEET_FORMATS:
+        _check_magic(head, fmt)
+        return _read_workbook(path, fmt)
+    if head.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
+        raise FileProblem(
+            "content_mismatch",
+            f"the file is named .{fmt} but its content is a binary workbook, not text",
+        )
+    text = decode_text(path.read_bytes(), encoding)
+    return [_read_csv(text, delimiter)]
+
+
+def _check_magic(head: bytes, fmt: str) -> None:
+    expected = _OLE_MAGIC if fmt == "xls" else _ZIP_MAGIC
+    if head.startswith(expected[:4]):
+        return
+    if head.startswith(_ZIP_MAGIC) and fmt == "xls":
+        return  # an .xlsx saved with the old extension: calamine reads both
+    actual = "text (a CSV or TXT export?)" if _looks_like_text(head) else "not a workbook"
+    raise FileProblem("content_mismatch", f"the file is named .{fmt} but its content is {actual}")
+
+
+def _looks_like_text(head: bytes) -> bool:
+    return all(byte >= 9 for byte in head)
+
+
+def _read_workbook(path: Path, fmt: str) -> list[Sheet]:
+    try:
+        with CalamineWorkbook.from_path(path) as workbook:
+            return [
+                Sheet(name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False))
+                for name in workbook.sheet_names
+            ]
+    except (CalamineError, OSError, ValueError) as exc:
+        raise FileProblem(
+            "corrupt_workbook",
+            f"the .{fmt} workbook cannot be read (truncated or corrupt): {exc}",
+        ) from None
+
+
+def decode_text(data: bytes, encoding: str) -> str:
+    """Decode a text file strictly; a mismatch names the first bad line."""
+    if encoding in ("auto", "utf-8"):
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            if encoding == "utf-8":
+                raise _bad_bytes(data, exc.start, "utf-8") from None
+    try:
+        text = data.decode("cp1252" if encoding == "auto" else encoding)
+    except UnicodeDecodeError as exc:
+        raise _bad_bytes(data, exc.start, "cp1252" if encoding == "auto" else encoding) from None
+    if encoding != "auto" and not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return text
+        first = next(i for i, byte in enumerate(data) if byte >= 0x80)
+        line = data.count(b"\n", 0, first) + 1
+        raise FileProblem(
+            "encoding_mismatch",
+            f"the file is UTF-8, not {encoding} as configured (line {line}): set `encoding: "
+            "utf-8` or `auto` for this source",
+            row=line,
+        )
+    return text
+
+
+def _bad_bytes(data: bytes, offset: int, encoding: str) -> FileProblem:
+    line = data.count(b"\n", 0, offset) + 1
+    start = data.rfind(b"\n", 0, offset) + 1
+    end = data.find(b"\n", offset)
+    excerpt = data[start : end if end != -1 else len(data)][:80]
+    return FileProblem(
+        "encoding_mismatch",
+        f"line {line} is not valid {encoding} (byte 0x{data[offset]:02x}): {excerpt!r}",
+        row=line,
+    )
+
+
+def _read_csv(text: str, delimiter: str) -> Sheet:
+    separator = _DELIMITERS.get(delimiter) or sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    line = 1
+    for record in reader:
+        rows.append(record)
+        lines.append(line)
+        line = reader.line_num + 1
+    return Sheet(None, rows, lines)
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter (`;`, tab or `,`) that splits the most of the first lines into the same
+    number of fields; title lines above the header do not disturb it."""
+    lines = [line for line in text.splitlines()[:100] if line.strip()]
+    best, best_score = ";", (0, 0)
+    for candidate in (";", "\t", ","):
+        counts = Counter(line.count(candidate) for line in lines)
+        counts.pop(0, None)
+        if counts:
+            fields, agreeing = max(counts.items(), key=lambda item: (item[1], item[0]))
+            if (agreeing, fields) > best_score:
+                best, best_score = candidate, (agreeing, fields)
+    return best

@@ -1,0 +1,139 @@
+"""Headless runs: the client pipeline job executed for each client, as the UI would run it.
+
+`cap run` goes through the same `Definitions`, job, assets and checks as the UI and the
+schedules, in this process, and records every run in the Dagster instance (`DAGSTER_HOME`), so
+the consultant finds them in the UI afterwards.
+"""
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from pipelines.config.loader import ConfigError
+from pipelines.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+JOB_NAME = "client_pipeline"
+REPORT_GROUPS = frozenset({"report"})
+
+
+@dataclass
+class ClientOutcome:
+    """What one client's run did, for the summary table."""
+
+    slug: str
+    success: bool = False
+    files_loaded: int = 0
+    files_rejected: int = 0
+    values_stored: int = 0
+    checks_failed: list[str] = field(default_factory=list)
+    reports_built: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def run_clients(workspace: Workspace, only: str | None = None) -> int:
+    """Run every client (or one) and print a summary; 1 when any client failed, else 0."""
+    from pipelines.definitions import defs
+
+    slugs = workspace.client_slugs()
+    if only is not None:
+        if only not in slugs:
+            _say(f"No client {only!r} in {workspace.clients_dir} (clients: {', '.join(slugs)})")
+            return 1
+        slugs = [only]
+    if not slugs:
+        _say(f"No client in {workspace.clients_dir}: run `cap demo` or add a client folder.")
+        return 1
+    instance = dg.DagsterInstance.get()
+    partitions = "clients"
+    known = set(instance.get_dynamic_partitions(partitions))
+    instance.add_dynamic_partitions(partitions, [s for s in slugs if s not in known])
+    job = defs.resolve_job_def(JOB_NAME)
+    outcomes = []
+    for position, slug in enumerate(slugs, start=1):
+        _say(f"[{position}/{len(slugs)}] {slug}")
+        outcomes.append(_run_client(job, instance, workspace, slug))
+    _print_summary(outcomes, workspace)
+    return 0 if all(outcome.success for outcome in outcomes) else 1
+
+
+def _run_client(
+    job: dg.JobDefinition, instance: dg.DagsterInstance, workspace: Workspace, slug: str
+) -> ClientOutcome:
+    outcome = ClientOutcome(slug)
+    started = time.perf_counter()
+    try:
+        workspace.load_config(slug)
+    except ConfigError as error:
+        outcome.error = str(error)
+        _say(f"    FAILED configuration\n{_indent(str(error))}")
+        return outcome
+    result = job.execute_in_process(
+        partition_key=slug,
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"cap_progress": {}}},
+        tags={"cap/trigger": "cap run"},
+    )
+    outcome.seconds = time.perf_counter() - started
+    outcome.success = result.success
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            materialization = event.event_specific_data.materialization
+            name = materialization.asset_key.to_user_string()
+            metadata = {key: value.value for key, value in materialization.metadata.items()}
+            if name == "kpi_observations":
+                outcome.files_loaded = int(metadata.get("files_loaded", 0))
+                outcome.files_rejected = int(metadata.get("files_rejected", 0))
+                outcome.values_stored = int(metadata.get("values_stored", 0))
+            if name.startswith("report"):
+                outcome.reports_built += 1
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.asset_check_evaluation_data
+            if not evaluation.passed:
+                outcome.checks_failed.append(evaluation.check_name)
+        elif event.event_type_value == "STEP_FAILURE" and outcome.error is None:
+            failure = event.step_failure_data
+            message = failure.error.message.strip() if failure.error else "unknown error"
+            outcome.error = f"{event.step_key}: {message}"
+    if outcome.error:
+        _say(f"    error: {outcome.error}")
+    return outcome
+
+
+def _print_summary(outcomes: list[ClientOutcome], workspace: Workspace) -> None:
+    _say("")
+    header = (
+        f"{'client':<22} {'status':<7} {'loaded':>6} {'rejected':>8} {'values':>8} "
+        f"{'checks failed':>13} {'reports':>7} {'time':>7}"
+    )
+    _say(header)
+    _say("-" * len(header))
+    for outcome in outcomes:
+        _say(
+            f"{outcome.slug:<22} {'ok' if outcome.success else 'FAILED':<7} "
+            f"{outcome.files_loaded:>6} {outcome.files_rejected:>8} {outcome.values_stored:>8} "
+            f"{len(outcome.checks_failed):>13} {outcome.reports_built:>7} "
+            f"{outcome.seconds:>6.1f}s"
+        )
+    _say("")
+    _say(f"Warehouses: {workspace.home / 'warehouse'}")
+    _say(f"Archive:    {workspace.home / 'archive'}")
+    _say(f"Quarantine: {workspace.home / 'quarantine'}")
+    _say(f"Reports:    {workspace.home / 'reports'}")
+    _say(f"Emails:     {workspace.outbox}")
+    _say("Browse it all: make ui, then http://127.0.0.1:3000")
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"      {line}" for line in text.splitlines())
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,42 @@
+"""Opening a client's DuckDB warehouse, with its schema in place."""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from pipelines.sql import run_sql
+
+LOCK_RETRY_SECONDS = 60.0
+
+
+@contextmanager
+def open_warehouse(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse at `path`, created with its schema when missing.
+
+    DuckDB lets one process write a file at a time: while another process holds the lock, the
+    connection is retried with backoff for up to `LOCK_RETRY_SECONDS`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = _connect(path, read_only)
+    try:
+        if not read_only:
+            run_sql(con, "create_warehouse")
+        yield con
+    finally:
+        con.close()
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    delay, waited = 0.05, 0.0
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or waited >= LOCK_RETRY_SECONDS:
+                raise
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 2.0)

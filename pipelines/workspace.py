@@ -1,0 +1,114 @@
+"""The workspace (`CAP_HOME`): where client folders, archives, warehouses and reports live.
+
+Every path Cap writes is built here, from a client slug that the configuration loader has
+validated, so that no client-supplied name ever becomes a path.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.config.loader import CONFIG_FILE_NAME, load_client_config
+from pipelines.config.model import SLUG_PATTERN, ClientConfig
+
+DEFAULT_HOME = Path("data")
+
+DAGSTER_YAML = """\
+# Dagster instance settings for Cap (written by `cap`; edit freely, it is not overwritten).
+telemetry:
+  enabled: false
+python_logs:
+  managed_python_loggers:
+    - pipelines
+"""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The folders under one `CAP_HOME`."""
+
+    home: Path
+
+    @classmethod
+    def from_env(cls) -> "Workspace":
+        """The workspace named by `CAP_HOME`, or `./data` when it is not set."""
+        return cls(Path(os.environ.get("CAP_HOME") or DEFAULT_HOME).resolve())
+
+    @property
+    def clients_dir(self) -> Path:
+        """`clients/`: one folder per client, holding `client.yaml` and `inbox/`."""
+        return self.home / "clients"
+
+    @property
+    def dagster_home(self) -> Path:
+        """`dagster/`: DAGSTER_HOME, with `dagster.yaml`."""
+        return self.home / "dagster"
+
+    @property
+    def outbox(self) -> Path:
+        """`outbox/`: emails as `.eml` files when no SMTP server is configured."""
+        return self.home / "outbox"
+
+    def client_dir(self, slug: str) -> Path:
+        """The client's own folder."""
+        return self.clients_dir / _checked(slug)
+
+    def config_path(self, slug: str) -> Path:
+        """The client's `client.yaml`."""
+        return self.client_dir(slug) / CONFIG_FILE_NAME
+
+    def inbox(self, slug: str) -> Path:
+        """Where the consultant drops what the client sent."""
+        return self.client_dir(slug) / "inbox"
+
+    def archive(self, slug: str) -> Path:
+        """Every file received from the client, named by SHA-256, never modified."""
+        return self.home / "archive" / _checked(slug)
+
+    def quarantine(self, slug: str) -> Path:
+        """Rejected files, each with a machine-readable reason beside it."""
+        return self.home / "quarantine" / _checked(slug)
+
+    def warehouse(self, slug: str) -> Path:
+        """The client's DuckDB file."""
+        return self.home / "warehouse" / f"{_checked(slug)}.duckdb"
+
+    def reports(self, slug: str) -> Path:
+        """Charts, reports and emails of the client."""
+        return self.home / "reports" / _checked(slug)
+
+    def client_slugs(self) -> list[str]:
+        """Slugs of the client folders that hold a `client.yaml`, sorted."""
+        if not self.clients_dir.is_dir():
+            return []
+        return sorted(
+            path.parent.name
+            for path in self.clients_dir.glob(f"*/{CONFIG_FILE_NAME}")
+            if SLUG_PATTERN.match(path.parent.name)
+        )
+
+    def load_config(self, slug: str) -> ClientConfig:
+        """The client's validated configuration (raises `ConfigError`)."""
+        return load_client_config(self.config_path(slug))
+
+    def ensure(self) -> None:
+        """Create the workspace folders and a `dagster.yaml` with telemetry off, if missing."""
+        for folder in (
+            self.clients_dir,
+            self.home / "archive",
+            self.home / "quarantine",
+            self.home / "warehouse",
+            self.home / "reports",
+            self.outbox,
+            self.dagster_home,
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+        dagster_yaml = self.dagster_home / "dagster.yaml"
+        if not dagster_yaml.exists():
+            dagster_yaml.write_text(DAGSTER_YAML, encoding="utf-8")
+
+
+def _checked(slug: str) -> str:
+    if not SLUG_PATTERN.match(slug):
+        raise ValueError(f"not a client slug: {slug!r}")
+    return slug
