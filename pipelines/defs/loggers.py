@@ -31,18 +31,23 @@ class _ProgressHandler(logging.Handler):
             if not evaluation.passed:
                 severity = getattr(evaluation.severity, "value", "")
                 line = f"    ! check {evaluation.check_name} failed ({severity})"
-                sys.stderr.write(line + "\n")
+                _write(line)
             return
         seconds = time.perf_counter() - self._started.get(step, time.perf_counter())
         mark = "ok" if kind == "STEP_SUCCESS" else "FAILED"
-        sys.stderr.write(f"    {mark:<6} {step} ({seconds:.1f} s)\n")
+        _write(f"    {mark:<6} {step} ({seconds:.1f} s)")
 
 
 @dg.logger(description="One line per finished step and per failed check, for `cap run`.")
 def cap_progress(init_context: dg.InitLoggerContext) -> logging.Logger:
-    """Progress lines on standard error, used by `cap run` instead of the console logger."""
+    """Progress lines on standard output, used by `cap run` instead of the console logger."""
     progress = logging.getLogger(f"cap.progress.{init_context.run_id}")
     progress.setLevel(logging.DEBUG)
     progress.propagate = False
     progress.handlers = [_ProgressHandler()]
     return progress
+
+
+def _write(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()

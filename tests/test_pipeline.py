@@ -1,0 +1,143 @@
+"""`cap run` over a demo workspace: the Dagster definitions end to end, as `make demo` runs them."""
+
+import contextlib
+import datetime as dt
+import io
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import openpyxl
+import pytest
+
+from pipelines.demo import DEMO_EFFECTS, write_demo
+from pipelines.demo.periods import last_complete_month, last_complete_week
+from pipelines.run import run_clients
+from pipelines.workspace import Workspace
+
+AS_OF = dt.date(2026, 11, 26)
+KPIS_SENT = {"menuiseries-rhone": 6, "logistique-durand": 5, "helios-services": 8}
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("cap")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CAP_HOME", str(home))
+        env.setenv("DAGSTER_HOME", str(home / "dagster"))
+        Workspace(home).ensure()
+        write_demo(home, AS_OF)
+        yield home
+
+
+@pytest.fixture(scope="module")
+def first_run(demo_home: Path) -> tuple[int, str]:
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        code = run_clients(Workspace(demo_home))
+    return code, output.getvalue()
+
+
+def periods(slug: str) -> int:
+    effect = DEMO_EFFECTS[slug]
+    if effect.cadence == "weekly":
+        return (last_complete_week(AS_OF) - effect.data_start).days // 7 + 1
+    last = last_complete_month(AS_OF)
+    start = effect.data_start
+    return (last.year - start.year) * 12 + last.month - start.month + 1
+
+
+def test_every_demo_client_is_stored_in_its_own_warehouse(
+    demo_home: Path, first_run: tuple[int, str]
+) -> None:
+    code, output = first_run
+    assert code == 0, output
+    for slug, effect in DEMO_EFFECTS.items():
+        with duckdb.connect(str(demo_home / "warehouse" / f"{slug}.duckdb"), read_only=True) as con:
+            count, clients, sites = con.execute(
+                "select count(*), list(distinct client), list(distinct site order by site) "
+                "from kpi_values"
+            ).fetchall()[0]
+        assert clients == [slug]
+        assert sites == sorted(effect.sites)
+        assert count == len(effect.sites) * KPIS_SENT[slug] * periods(slug), slug
+
+
+def test_summary_says_what_each_client_got(first_run: tuple[int, str]) -> None:
+    _, output = first_run
+    lines = {line.split()[0]: line.split() for line in output.splitlines() if line[:1].isalpha()}
+    assert lines["menuiseries-rhone"][:5] == ["menuiseries-rhone", "ok", "4", "0", "1104"]
+    assert lines["logistique-durand"][:5] == ["logistique-durand", "ok", "4", "0", "4060"]
+    assert lines["helios-services"][:5] == ["helios-services", "ok", "3", "0", "816"]
+    assert "ok     kpi_observations" in output
+    assert "Warehouses:" in output
+
+
+def test_lineage_points_at_the_cell_the_value_came_from(
+    demo_home: Path, first_run: tuple[int, str]
+) -> None:
+    """Open the archived workbook at each stored (sheet, row, column): the cell holds the value."""
+    for slug in ("menuiseries-rhone", "helios-services"):
+        with duckdb.connect(str(demo_home / "warehouse" / f"{slug}.duckdb"), read_only=True) as con:
+            sample = con.execute(
+                'select f.sha256, o.kpi, o.value, o.sheet, o."row", o."column" '
+                "from kpi_observations o join files f on f.sha256 = o.file_sha256 "
+                "where o.value is not null using sample reservoir(40 rows) repeatable (7)"
+            ).fetchall()
+        scale = {"revenue_eur": 1000.0} if slug == "menuiseries-rhone" else {}
+        for digest, kpi, value, sheet, row, column in sample:
+            book = openpyxl.load_workbook(demo_home / "archive" / slug / f"{digest}.xlsx")
+            cell = book[sheet][f"{column}{row}"].value
+            number = float(str(cell).replace(",", "")) if isinstance(cell, str) else cell
+            factor = 100.0 if kpi == "gross_margin_pct" else scale.get(kpi, 1.0)
+            assert number * factor == pytest.approx(value), (slug, sheet, row, column)
+
+
+def test_runs_are_recorded_for_the_ui(demo_home: Path, first_run: tuple[int, str]) -> None:
+    instance = dg.DagsterInstance.get()
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name="client_pipeline"))
+    assert sorted(run.tags["dagster/partition"] for run in runs) == sorted(DEMO_EFFECTS)
+    assert sorted(instance.get_dynamic_partitions("clients")) == sorted(DEMO_EFFECTS)
+
+
+def test_a_second_run_stores_nothing_new(demo_home: Path, first_run: tuple[int, str]) -> None:
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        assert run_clients(Workspace(demo_home), only="helios-services") == 0
+    line = next(line for line in output.getvalue().splitlines() if line.startswith("helios"))
+    assert line.split()[:5] == ["helios-services", "ok", "0", "0", "0"]
+
+
+def test_a_broken_client_fails_alone(demo_home: Path, first_run: tuple[int, str]) -> None:
+    broken = demo_home / "clients" / "zz-broken"
+    shutil.copytree(demo_home / "clients" / "helios-services", broken)
+    config = broken / "client.yaml"
+    config.write_text(config.read_text().replace("cadence: monthly", "cadence: montly"))
+    bad_file = demo_home / "clients" / "helios-services" / "inbox" / "Finance pack FY2027.xlsx"
+    bad_file.write_text("not a workbook")
+    output = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(output):
+            code = run_clients(Workspace(demo_home))
+    finally:
+        shutil.rmtree(broken)
+        bad_file.unlink()
+    text = output.getvalue()
+    assert code == 1
+    assert "cadence: expected one of 'monthly', 'weekly', got 'montly'" in text
+    rows = {line.split()[0]: line.split() for line in text.splitlines() if line[:1].isalpha()}
+    assert rows["zz-broken"][1] == "FAILED"
+    assert rows["helios-services"][1:5] == ["ok", "0", "1", "0"]
+    assert rows["helios-services"][5] == "1"  # the warning check failed, the run did not
+    assert rows["menuiseries-rhone"][1] == "ok"
+    with duckdb.connect(
+        str(demo_home / "warehouse" / "helios-services.duckdb"), read_only=True
+    ) as con:
+        message = con.execute(
+            "select message from files where original_name = 'Finance pack FY2027.xlsx'"
+        ).fetchall()[0][0]
+    assert message == (
+        "whole file: the file is named .xlsx but its content is text (a CSV or TXT export?)"
+    )
