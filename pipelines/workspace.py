@@ -17,6 +17,9 @@ DAGSTER_YAML = """\
 # Dagster instance settings for Cap (written by `cap`; edit freely, it is not overwritten).
 telemetry:
   enabled: false
+# No "join the community" sign-up dialog in the UI (it shows even with telemetry off).
+nux:
+  enabled: false
 python_logs:
   managed_python_loggers:
     - pipelines

@@ -62,6 +62,7 @@ def test_init_writes_dagster_settings_with_telemetry_off(tmp_path: Path) -> None
     assert main(["init", "--home", str(tmp_path / "ws")]) == 0
     settings = (tmp_path / "ws" / "dagster" / "dagster.yaml").read_text()
     assert "telemetry:\n  enabled: false" in settings
+    assert "nux:\n  enabled: false" in settings
     assert (tmp_path / "ws" / "client.schema.json").exists()
     for folder in ("clients", "archive", "quarantine", "warehouse", "reports", "outbox"):
         assert (tmp_path / "ws" / folder).is_dir()
