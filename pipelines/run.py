@@ -98,12 +98,19 @@ def _run_client(
             if not evaluation.passed:
                 outcome.checks_failed.append(evaluation.check_name)
         elif event.event_type_value == "STEP_FAILURE" and outcome.error is None:
-            failure = event.step_failure_data
-            message = failure.error.message.strip() if failure.error else "unknown error"
-            outcome.error = f"{event.step_key}: {message}"
+            outcome.error = f"{event.step_key}: {_root_cause(event.step_failure_data.error)}"
     if outcome.error:
         _say(f"    error: {outcome.error}")
     return outcome
+
+
+def _root_cause(error: object) -> str:
+    """The innermost error's message: what went wrong, not Dagster's wrapper around it."""
+    if error is None:
+        return "unknown error"
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def _print_summary(outcomes: list[ClientOutcome], workspace: Workspace) -> None:

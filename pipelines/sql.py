@@ -1,5 +1,6 @@
-"""The one helper that reads DuckDB SQL files from `sql/`."""
+"""The one helper that reads DuckDB SQL from `sql/`: one statement (or DDL script) per file."""
 
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -14,9 +15,8 @@ def read_sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
 
 
-def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: list[object] | None = None) -> None:
-    """Execute `sql/<name>.sql` (one or several statements) on a connection."""
-    if params is None:
-        con.execute(read_sql(name))
-    else:
-        con.execute(read_sql(name), params)
+def execute_sql(
+    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Execute `sql/<name>.sql` with named parameters (`$sha256`); fetch from the result."""
+    return con.execute(read_sql(name), params) if params else con.execute(read_sql(name))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.sql import run_sql
+from pipelines.sql import execute_sql
 
 LOCK_RETRY_SECONDS = 60.0
 
@@ -23,7 +23,7 @@ def open_warehouse(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckD
     con = _connect(path, read_only)
     try:
         if not read_only:
-            run_sql(con, "create_warehouse")
+            execute_sql(con, "create_warehouse")
         yield con
     finally:
         con.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.config.model import ClientConfig
+from pipelines.sql import execute_sql
 from pipelines.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -82,40 +83,36 @@ def archive_inbox(
     for path in inbox_files(workspace, slug):
         summary.in_inbox += 1
         digest = sha256_of(path)
-        known = con.execute(
-            "select original_name from files where sha256 = ? order by received_at, original_name",
-            [digest],
-        ).fetchall()
-        if any(name == path.name for (name,) in known):
+        known = [
+            name
+            for (name,) in execute_sql(
+                con, "select_file_names_by_sha256", {"sha256": digest}
+            ).fetchall()
+        ]
+        if path.name in known:
             summary.already_known += 1
             continue
         stat = path.stat()
-        delivered_at = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).replace(tzinfo=None)
+        record = {
+            "sha256": digest,
+            "original_name": path.name,
+            "size_bytes": stat.st_size,
+            "source": source_for(config, path.name),
+            "received_at": now,
+            "delivered_at": dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).replace(tzinfo=None),
+        }
         if known:
-            con.execute(
-                "insert into files values (?, ?, ?, ?, ?, ?, 'duplicate', ?, null)",
-                [
-                    digest,
-                    path.name,
-                    stat.st_size,
-                    source_for(config, path.name),
-                    now,
-                    delivered_at,
-                    f"same bytes as {known[0][0]!r}, already received: not loaded again",
-                ],
-            )
+            message = f"same bytes as {known[0]!r}, already received: not loaded again"
+            execute_sql(con, "insert_file", {**record, "status": "duplicate", "message": message})
             summary.duplicates.append(path.name)
-            logger.info("%s: %s is a copy of %s", slug, path.name, known[0][0])
+            logger.info("%s: %s is a copy of %s", slug, path.name, known[0])
             continue
         target = archive_path(workspace, slug, digest, path.name)
         if not target.exists():
             partial = target.with_name(target.name + ".partial")
             shutil.copy2(path, partial)
             os.replace(partial, target)
-        con.execute(
-            "insert into files values (?, ?, ?, ?, ?, ?, 'received', null, null)",
-            [digest, path.name, stat.st_size, source_for(config, path.name), now, delivered_at],
-        )
+        execute_sql(con, "insert_file", {**record, "status": "received", "message": None})
         summary.received.append(path.name)
         logger.info("%s: archived %s as %s", slug, path.name, target.name)
     return summary

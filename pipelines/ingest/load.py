@@ -8,6 +8,8 @@ import datetime as dt
 import json
 import logging
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from pipelines.ingest.archive import archive_path
 from pipelines.ingest.layouts import parse_sheets
 from pipelines.ingest.readers import FileProblem, file_format, read_sheets
 from pipelines.ingest.records import ParsedFile
+from pipelines.sql import execute_sql
 from pipelines.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -44,10 +47,7 @@ def load_received(
 ) -> LoadSummary:
     """Parse and store every file recorded as `received` (new, or left by an interrupted run)."""
     summary = LoadSummary()
-    pending = con.execute(
-        "select sha256, original_name, source, delivered_at from files "
-        "where status = 'received' order by delivered_at, original_name"
-    ).fetchall()
+    pending = execute_sql(con, "select_received_files").fetchall()
     for digest, name, source_name, delivered_at in pending:
         path = archive_path(workspace, slug, digest, name)
         parsed = parse_file(path, name, source_name, config, today)
@@ -103,21 +103,16 @@ def _store_values(
     frame["file_sha256"] = digest
     frame["delivered_at"] = delivered_at
     message = "; ".join(parsed.warnings) or None
-    con.begin()
-    try:
-        con.execute("delete from kpi_observations where file_sha256 = ?", [digest])
+    with _transaction(con):
+        execute_sql(con, "delete_file_observations", {"sha256": digest})
         con.register("new_observations", frame)
-        con.execute("insert into kpi_observations by name select * from new_observations")
+        execute_sql(con, "insert_kpi_observations")
         con.unregister("new_observations")
-        con.execute(
-            "update files set status = 'loaded', message = ?, values_stored = ? "
-            "where sha256 = ? and status = 'received'",
-            [message, len(frame), digest],
+        execute_sql(
+            con,
+            "mark_file_loaded",
+            {"sha256": digest, "message": message, "values_stored": len(frame)},
         )
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
     logger.info("%s: stored %d values from %s", slug, len(frame), digest[:12])
     return len(frame)
 
@@ -147,22 +142,25 @@ def _store_rejection(
     )
     frame = parsed.rejections_frame()
     frame.insert(0, "file_sha256", digest)
+    with _transaction(con):
+        execute_sql(con, "delete_file_rejections", {"sha256": digest})
+        con.register("new_rejections", frame)
+        execute_sql(con, "insert_rejections")
+        con.unregister("new_rejections")
+        execute_sql(con, "mark_file_rejected", {"sha256": digest, "message": _reason(parsed)})
+    logger.warning("%s: rejected %s: %s", slug, name, _reason(parsed))
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All or nothing: a crash or kill inside leaves the warehouse as it was before."""
     con.begin()
     try:
-        con.execute("delete from rejections where file_sha256 = ?", [digest])
-        con.register("new_rejections", frame)
-        con.execute("insert into rejections by name select * from new_rejections")
-        con.unregister("new_rejections")
-        con.execute(
-            "update files set status = 'rejected', message = ? where sha256 = ? "
-            "and status = 'received'",
-            [_reason(parsed), digest],
-        )
-        con.commit()
+        yield
     except BaseException:
         con.rollback()
         raise
-    logger.warning("%s: rejected %s: %s", slug, name, _reason(parsed))
+    con.commit()
 
 
 def _reason(parsed: ParsedFile) -> str:

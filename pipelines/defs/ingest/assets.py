@@ -9,7 +9,7 @@ from pipelines.defs.resources import CapWorkspace, client_today
 from pipelines.ingest.archive import archive_inbox
 from pipelines.ingest.load import load_received
 from pipelines.markdown import markdown_table
-from pipelines.sql import read_sql
+from pipelines.sql import execute_sql, read_sql
 
 OWNERS = ["team:consulting"]
 
@@ -65,7 +65,7 @@ def kpi_observations(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg
     config = cap.client_config(slug)
     with cap.warehouse(slug) as con:
         summary = load_received(cap.workspace, slug, config, con, client_today(config))
-        total = con.execute("select count(*) from kpi_observations").fetchall()[0][0]
+        ((total,),) = execute_sql(con, "count_kpi_observations").fetchall()
         preview = con.sql(read_sql("select_kpi_observations_preview")).df()
         rejections = con.sql(read_sql("select_rejections")).df()
     context.log.info(
