@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from babel.dates import get_month_names
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -68,34 +69,9 @@ def test_what_is_not_a_period_is_named(cell: object, grain: str, fragment: str) 
         parse_period(cell, grain)
 
 
-FRENCH_MONTHS = [
-    "janv.",
-    "févr.",
-    "mars",
-    "avr.",
-    "mai",
-    "juin",
-    "juil.",
-    "août",
-    "sept.",
-    "oct.",
-    "nov.",
-    "déc.",
-]
-ENGLISH_MONTHS = [
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "May",
-    "Jun",
-    "Jul",
-    "Aug",
-    "Sep",
-    "Oct",
-    "Nov",
-    "Dec",
-]
+FRENCH_MONTHS = list(get_month_names("abbreviated", locale="fr").values())
+ENGLISH_MONTHS = list(get_month_names("abbreviated", locale="en").values())
+FRENCH_WIDE = list(get_month_names("wide", locale="fr").values())
 
 
 @given(st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2099, 12, 31)))
@@ -107,6 +83,7 @@ def test_every_writing_of_a_day_gives_its_month_and_week(day: dt.date) -> None:
         day.isoformat(),
         f"{FRENCH_MONTHS[day.month - 1]} {day.year}",
         f"{ENGLISH_MONTHS[day.month - 1]} {day.year}",
+        f"{FRENCH_WIDE[day.month - 1].upper()} {day.year}",
         f"{day.month:02d}/{day.year}",
     ):
         assert parse_period(cell, "month") == month

@@ -6,37 +6,14 @@ when its Sunday is before `as_of`.
 
 import datetime as dt
 
-FRENCH_MONTHS = (
-    "janv.",
-    "févr.",
-    "mars",
-    "avr.",
-    "mai",
-    "juin",
-    "juil.",
-    "août",
-    "sept.",
-    "oct.",
-    "nov.",
-    "déc.",
-)
-"""Abbreviated French month names, as Excel and French accounting tools write them."""
+from babel.dates import get_month_names
 
-ENGLISH_MONTHS = (
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "May",
-    "Jun",
-    "Jul",
-    "Aug",
-    "Sep",
-    "Oct",
-    "Nov",
-    "Dec",
-)
-"""Abbreviated English month names, as finance packs write their column headers."""
+FRENCH_MONTHS = tuple(get_month_names("abbreviated", locale="fr").values())
+"""Abbreviated French month names (`janv.`, `févr.`), as Excel and French accounting tools write
+them."""
+
+ENGLISH_MONTHS = tuple(get_month_names("abbreviated", locale="en").values())
+"""Abbreviated English month names (`Jan`, `Feb`)."""
 
 
 def add_months(month: dt.date, count: int) -> dt.date:

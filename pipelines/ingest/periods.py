@@ -7,32 +7,29 @@ ISO weeks (`2024-W01`, `2024-S01`). Never reads a date month-first.
 
 import datetime as dt
 import re
+from functools import cache
 from typing import Literal
+
+from babel.dates import get_month_names
 
 from pipelines.ingest.text import normalize
 
 Grain = Literal["month", "week"]
 
-_MONTHS: dict[str, int] = {}
-for _number, _names in enumerate(
-    (
-        ("janvier", "janv", "jan", "january"),
-        ("fevrier", "fevr", "fev", "feb", "february"),
-        ("mars", "mar", "march"),
-        ("avril", "avr", "apr", "april"),
-        ("mai", "may"),
-        ("juin", "jun", "june"),
-        ("juillet", "juil", "jul", "july"),
-        ("aout", "aou", "aug", "august"),
-        ("septembre", "sept", "sep", "september"),
-        ("octobre", "oct", "october"),
-        ("novembre", "nov", "november"),
-        ("decembre", "dec", "december"),
-    ),
-    start=1,
-):
-    for _name in _names:
-        _MONTHS[_name] = _number
+# Informal spellings seen in client files, beyond the locales' own names and abbreviations.
+_INFORMAL_MONTHS = {"jan": 1, "fev": 2, "fevr": 2, "avr": 4, "juil": 7, "aou": 8, "sept": 9}
+
+
+@cache
+def _month_numbers() -> dict[str, int]:
+    """Month names and abbreviations of French and English (Babel), normalised, to numbers."""
+    numbers = dict(_INFORMAL_MONTHS)
+    for locale in ("fr", "en"):
+        for width in ("wide", "abbreviated"):
+            for number, name in get_month_names(width, locale=locale).items():
+                numbers[normalize(name).rstrip(".")] = number
+    return numbers
+
 
 _WEEK = re.compile(r"^(\d{4})\s*-?\s*[ws]\s*(\d{1,2})$")
 _WEEK_FIRST = re.compile(r"^[ws]\s*(\d{1,2})\s*[-/ ]\s*(\d{4})$")
@@ -49,7 +46,7 @@ class PeriodProblem(ValueError):
 
 def month_name_number(text: str) -> int | None:
     """The month number of a French or English month name or abbreviation, else None."""
-    return _MONTHS.get(normalize(text).rstrip("."))
+    return _month_numbers().get(normalize(text).rstrip("."))
 
 
 def to_period(day: dt.date, grain: Grain) -> dt.date:
