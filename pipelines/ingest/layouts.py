@@ -1,180 +1,79 @@
-"""Turning the sheets of one file into observations, following the source's layout.
+"""Locating the data cells of one file, following the source's layout.
 
 Layouts: `sheet_per_site` (a sheet per site, a row per period, KPIs as columns), `long` (a row per
 site, period, indicator and value) and `wide` (KPIs as rows, periods as columns under an optional
-year header). Title rows, total rows and columns, section titles, footnotes, free-text columns and
-rows without any value are skipped; anything else that is not understood is a rejection.
+year header). A layout finds the header below any title rows and hands every data cell, with its
+site, period and KPI keys and its place, to a `RawCells`; `pipelines.ingest.normalize` interprets
+them. Sheets listed in `skip_sheets` or without a recognisable header are skipped with a warning;
+free-text columns, section titles and lines Cap does not track are never taken.
 """
 
 import datetime as dt
 import re
 from collections.abc import Sequence
 
-from pipelines.catalogue import BASE_KPIS
-from pipelines.config.model import ClientConfig, LongSource, SheetPerSiteSource, WideSource
-from pipelines.ingest.matching import (
-    HEADER_SEARCH_ROWS,
-    SiteResolver,
-    find_header,
-    is_blank,
-    is_total_label,
-)
-from pipelines.ingest.periods import Grain, PeriodProblem, parse_period
+import numpy as np
+
+from pipelines.config.model import LongSource, SheetPerSiteSource, WideSource
+from pipelines.ingest.cells import RawCells, blank_mask, key_text
+from pipelines.ingest.matching import HEADER_SEARCH_ROWS, find_header, is_blank, is_total_label
+from pipelines.ingest.periods import PeriodProblem, parse_period
 from pipelines.ingest.readers import Cell, Sheet
-from pipelines.ingest.records import ParsedFile
-from pipelines.ingest.text import normalize
-from pipelines.ingest.values import ValueProblem, parse_number
+from pipelines.ingest.text import column_letter, normalize
 
 AnyLayoutSource = SheetPerSiteSource | LongSource | WideSource
 _YEAR = re.compile(r"(?:^|\D)((?:19|20)\d{2})(?:\D|$)")
 
 
-class _Context:
-    """What every layout needs: the configuration, the source and where results go."""
-
-    def __init__(
-        self, config: ClientConfig, source: AnyLayoutSource, today: dt.date, parsed: ParsedFile
-    ) -> None:
-        self.config = config
-        self.source = source
-        self.locale = source.locale or config.language
-        self.grain: Grain = source.grain or config.grain
-        self.today = today
-        self.sites = SiteResolver(config)
-        self.parsed = parsed
-        self.skipped = {normalize(name) for name in source.skip_sheets}
-
-    def site(self, text: str, sheet: str | None, row: int | None, column: int | None) -> str | None:
-        try:
-            return self.sites.resolve(text)
-        except ValueProblem as problem:
-            self.parsed.reject(sheet, row, column, text, problem.rule, str(problem))
-            return None
-
-    def period(
-        self,
-        cell: Cell,
-        sheet: str | None,
-        row: int,
-        column: int,
-        year: int | None = None,
-        check_future: bool = True,
-    ) -> dt.date | None:
-        try:
-            period = parse_period(cell, self.grain, year)
-        except PeriodProblem as problem:
-            self.parsed.reject(sheet, row, column, cell, "bad_period", str(problem))
-            return None
-        if check_future and not self.is_past(period, cell, sheet, row, column):
-            return None
-        return period
-
-    def is_past(
-        self, period: dt.date, cell: Cell, sheet: str | None, row: int, column: int
-    ) -> bool:
-        """False, with a rejection, for a period that starts after today."""
-        if period <= self.today:
-            return True
-        self.parsed.reject(
-            sheet,
-            row,
-            column,
-            cell,
-            "future_period",
-            f"period {period:%Y-%m-%d} is after today ({self.today:%Y-%m-%d})",
-        )
-        return False
-
-    def value(
-        self, cell: Cell, kpi: str, sheet: str | None, row: int, column: int
-    ) -> tuple[bool, float | None]:
-        """(ok, value): the cell's number in canonical units, or a rejection recorded."""
-        is_percent = BASE_KPIS[kpi].unit == "pct"
-        try:
-            number = parse_number(cell, self.locale, percent_points=is_percent)
-        except ValueProblem as problem:
-            self.parsed.reject(sheet, row, column, cell, problem.rule, f"{kpi}: {problem}")
-            return False, None
-        if number is None:
-            return True, None
-        if is_percent and isinstance(cell, int | float) and self.source.percent_cells == "fraction":
-            number *= 100.0
-        return True, number * self.source.scale.get(kpi, 1.0)
-
-    def skip_sheet(self, sheet: Sheet) -> bool:
-        return sheet.name is not None and normalize(sheet.name) in self.skipped
-
-
-def parse_sheets(
-    sheets: Sequence[Sheet], config: ClientConfig, source: AnyLayoutSource, today: dt.date
-) -> ParsedFile:
-    """Observations, rejections and warnings from the sheets of one file."""
-    parsed = ParsedFile()
-    context = _Context(config, source, today, parsed)
-    layout = {
-        "sheet_per_site": _sheet_per_site,
-        "long": _long,
-        "wide": _wide,
-    }[source.layout]
+def locate_cells(
+    sheets: Sequence[Sheet], source: AnyLayoutSource, cells: RawCells, warnings: list[str]
+) -> int:
+    """Add the data cells of every sheet to `cells`; return how many sheets held a table."""
+    layout = {"sheet_per_site": _sheet_per_site, "long": _long, "wide": _wide}[source.layout]
+    skipped = {normalize(name) for name in source.skip_sheets}
     used = 0
     for sheet in sheets:
-        if context.skip_sheet(sheet):
-            parsed.warnings.append(f"sheet {sheet.name!r} skipped (listed in skip_sheets)")
+        if sheet.name is not None and normalize(sheet.name) in skipped:
+            warnings.append(f"sheet {sheet.name!r} skipped (listed in skip_sheets)")
             continue
-        if layout(context, sheet):
+        if layout(source, sheet, cells, warnings):
             used += 1
-    if used == 0 and not parsed.rejections:
-        parsed.reject(
-            None,
-            None,
-            None,
-            None,
-            "no_data",
-            "no sheet has a recognisable header: "
-            + "; ".join(parsed.warnings or ["the file holds no table"]),
-        )
-    return parsed
+    return used
 
 
-def _sheet_per_site(context: _Context, sheet: Sheet) -> bool:
-    source = context.source
-    assert isinstance(source, SheetPerSiteSource)
+def _sheet_per_site(
+    source: SheetPerSiteSource, sheet: Sheet, cells: RawCells, warnings: list[str]
+) -> bool:
     header = find_header(sheet.rows, {"period": source.period, **source.columns}, ["period"])
     if header is None or len(header[1]) < 2:
-        context.parsed.warnings.append(
+        warnings.append(
             f"sheet {sheet.name!r} skipped: no header with {source.period[0]!r} and a KPI column "
             f"in its first {HEADER_SEARCH_ROWS} rows"
         )
         return False
-    site = context.site(sheet.name or "", sheet.name, None, None)
-    if site is None:
-        return True
     header_index, columns = header
     period_column = columns.pop("period")
-    for index in range(header_index + 1, len(sheet.rows)):
-        row = sheet.rows[index]
-        cells = {kpi: _cell(row, column) for kpi, column in columns.items()}
-        if all(is_blank(cell) for cell in cells.values()):
-            continue  # blank line, footnote, section title or a period not yet filled in
-        label = _cell(row, period_column)
-        if is_total_label(label):
-            continue
-        number = sheet.row_number(index)
-        period = context.period(label, sheet.name, number, period_column)
-        if period is None:
-            continue
-        for kpi, cell in cells.items():
-            ok, value = context.value(cell, kpi, sheet.name, number, columns[kpi])
-            if ok:
-                context.parsed.add(
-                    site, period, context.grain, kpi, value, sheet.name, number, columns[kpi]
-                )
+    data = grid(sheet.rows[header_index + 1 :], max(columns.values(), default=0) + 1)
+    # A row without any value (a period not filled in yet, a footnote) is not data.
+    keep = ~blank_mask(data[:, list(columns.values())]).all(axis=1)
+    rows = _row_numbers(sheet, header_index)
+    periods = [key_text(cell) for cell in data[:, period_column]]
+    for kpi, column in columns.items():
+        cells.add_run(
+            data[:, column],
+            keep=keep,
+            rows=rows,
+            column=column_letter(column),
+            sheet=sheet.name,
+            site_key=sheet.name,
+            period_key=periods,
+            period_column=column_letter(period_column),
+            kpi_key=kpi,
+        )
     return True
 
 
-def _long(context: _Context, sheet: Sheet) -> bool:
-    source = context.source
-    assert isinstance(source, LongSource)
+def _long(source: LongSource, sheet: Sheet, cells: RawCells, warnings: list[str]) -> bool:
     wanted = {
         "site": source.site,
         "period": source.period,
@@ -183,69 +82,44 @@ def _long(context: _Context, sheet: Sheet) -> bool:
     }
     header = find_header(sheet.rows, wanted, list(wanted))
     if header is None:
-        context.parsed.warnings.append(
+        warnings.append(
             f"{_sheet_label(sheet)} skipped: no header with the columns "
             + ", ".join(repr(texts[0]) for texts in wanted.values())
         )
         return False
     header_index, columns = header
-    indicators = {normalize(code): kpi for code, kpi in source.indicators.items()}
-    unknown: dict[str, int] = {}
-    for index in range(header_index + 1, len(sheet.rows)):
-        row = sheet.rows[index]
-        if all(is_blank(cell) for cell in row):
-            continue
-        site_cell, period_cell, code, cell = (
-            _cell(row, columns[key]) for key in ("site", "period", "indicator", "value")
-        )
-        if is_total_label(site_cell) or is_total_label(period_cell):
-            continue
-        number = sheet.row_number(index)
-        kpi = indicators.get(normalize(str(code or "")))
-        if kpi is None:
-            unknown[str(code)] = unknown.get(str(code), 0) + 1
-            continue
-        site = context.site(str(site_cell or ""), sheet.name, number, columns["site"])
-        period = context.period(period_cell, sheet.name, number, columns["period"])
-        ok, value = context.value(cell, kpi, sheet.name, number, columns["value"])
-        if site is not None and period is not None and ok:
-            context.parsed.add(
-                site, period, context.grain, kpi, value, sheet.name, number, columns["value"]
-            )
-    if unknown:
-        context.parsed.warnings.append(
-            "indicators not in client.yaml, ignored: "
-            + ", ".join(f"{code!r} ({count} rows)" for code, count in sorted(unknown.items()))
-        )
+    data = grid(sheet.rows[header_index + 1 :], max(columns.values()) + 1)
+    cells.add_run(
+        data[:, columns["value"]],
+        rows=_row_numbers(sheet, header_index),
+        column=column_letter(columns["value"]),
+        sheet=sheet.name,
+        site_key=[key_text(cell) for cell in data[:, columns["site"]]],
+        site_column=column_letter(columns["site"]),
+        period_key=[key_text(cell) for cell in data[:, columns["period"]]],
+        period_column=column_letter(columns["period"]),
+        kpi_key=[key_text(cell) for cell in data[:, columns["indicator"]]],
+    )
     return True
 
 
-def _wide(context: _Context, sheet: Sheet) -> bool:
-    source = context.source
-    assert isinstance(source, WideSource)
+def _wide(source: WideSource, sheet: Sheet, cells: RawCells, warnings: list[str]) -> bool:
     header = _find_period_header(sheet.rows)
     if header is None:
-        context.parsed.warnings.append(
+        warnings.append(
             f"{_sheet_label(sheet)} skipped: no row of month or week headers "
             f"in its first {HEADER_SEARCH_ROWS} rows"
         )
         return False
-    site_name = source.site if source.site_from == "fixed" else sheet.name
-    site = context.site(site_name or "", sheet.name, None, None)
-    if site is None:
-        return True
+    site = source.site if source.site_from == "fixed" else sheet.name
     header_index, first_period_column = header
-    years = _column_years(sheet.rows[:header_index], len(sheet.rows[header_index]))
-    header_number = sheet.row_number(header_index)
-    periods: dict[int, dt.date] = {}
-    for column, cell in enumerate(sheet.rows[header_index]):
-        if column < first_period_column or is_blank(cell) or is_total_label(cell):
-            continue
-        period = context.period(
-            cell, sheet.name, header_number, column, years.get(column), check_future=False
-        )
-        if period is not None:
-            periods[column] = period
+    header_row = sheet.rows[header_index]
+    years = _column_years(sheet.rows[:header_index], len(header_row))
+    period_columns = [
+        column
+        for column, cell in enumerate(header_row)
+        if column >= first_period_column and not is_total_label(cell) and _is_period_header(cell)
+    ]
     labels = {normalize(text): kpi for kpi, texts in source.rows.items() for text in texts}
     for index in range(header_index + 1, len(sheet.rows)):
         row = sheet.rows[index]
@@ -253,20 +127,37 @@ def _wide(context: _Context, sheet: Sheet) -> bool:
         kpi = labels.get(normalize(str(label))) if label is not None else None
         if kpi is None:
             continue  # section title, footnote, total or a line Cap does not track
-        number = sheet.row_number(index)
-        last_filled = _last_filled(row, periods)
-        for column, period in periods.items():
-            cell = _cell(row, column)
-            if period > last_filled:
-                continue  # blanks after the last value: periods not reported yet
-            if not is_blank(cell) and not context.is_past(period, cell, sheet.name, number, column):
-                continue
-            ok, value = context.value(cell, kpi, sheet.name, number, column)
-            if ok:
-                context.parsed.add(
-                    site, period, context.grain, kpi, value, sheet.name, number, column
-                )
+        # Blank cells after the row's last value are periods not reported yet, not missing.
+        filled = [column for column in period_columns if not is_blank(_cell(row, column))]
+        reported = [column for column in period_columns if filled and column <= filled[-1]]
+        cells.add_run(
+            [_cell(row, column) for column in reported],
+            rows=sheet.row_number(index),
+            column=[column_letter(column) for column in reported],
+            sheet=sheet.name,
+            site_key=site,
+            period_key=[key_text(header_row[column]) for column in reported],
+            period_row=sheet.row_number(header_index),
+            period_column=[column_letter(column) for column in reported],
+            year_hint=[years.get(column) for column in reported],
+            kpi_key=kpi,
+        )
     return True
+
+
+def grid(rows: Sequence[Sequence[Cell]], min_width: int) -> np.ndarray:
+    """Rows of cells as a 2-D object array, short rows padded with None."""
+    width = max([min_width, *(len(row) for row in rows)]) if rows else min_width
+    if rows and all(len(row) == width for row in rows):
+        return np.array(rows, dtype=object).reshape(len(rows), width)
+    table = np.full((len(rows), width), None, dtype=object)
+    for index, row in enumerate(rows):
+        table[index, : len(row)] = row
+    return table
+
+
+def _row_numbers(sheet: Sheet, header_index: int) -> list[int]:
+    return [sheet.row_number(index) for index in range(header_index + 1, len(sheet.rows))]
 
 
 def _find_period_header(rows: Sequence[Sequence[Cell]]) -> tuple[int, int] | None:
@@ -316,12 +207,6 @@ def _year_in(cell: Cell) -> int | None:
     text = str(int(cell)) if isinstance(cell, float) and cell.is_integer() else str(cell)
     match = _YEAR.search(text)
     return int(match[1]) if match else None
-
-
-def _last_filled(row: Sequence[Cell], periods: dict[int, dt.date]) -> dt.date:
-    """The latest period with a value in a row: blanks after it are months not yet reported."""
-    filled = [period for column, period in periods.items() if not is_blank(_cell(row, column))]
-    return max(filled) if filled else dt.date.min
 
 
 def _cell(row: Sequence[Cell], column: int) -> Cell:

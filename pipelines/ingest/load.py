@@ -17,7 +17,9 @@ import duckdb
 
 from pipelines.config.model import ClientConfig
 from pipelines.ingest.archive import archive_path
-from pipelines.ingest.layouts import parse_sheets
+from pipelines.ingest.cells import RawCells
+from pipelines.ingest.layouts import locate_cells
+from pipelines.ingest.normalize import normalize_cells
 from pipelines.ingest.readers import FileProblem, file_format, read_sheets
 from pipelines.ingest.records import ParsedFile
 from pipelines.sql import execute_sql
@@ -50,7 +52,7 @@ def load_received(
     pending = execute_sql(con, "select_received_files").fetchall()
     for digest, name, source_name, delivered_at in pending:
         path = archive_path(workspace, slug, digest, name)
-        parsed = parse_file(path, name, source_name, config, today)
+        parsed = parse_file(path, name, source_name, config, today, con)
         if parsed.rejections:
             _store_rejection(workspace, slug, con, digest, name, parsed)
             summary.rejected.append(name)
@@ -65,13 +67,22 @@ def load_received(
 
 
 def parse_file(
-    path: Path, name: str, source_name: str | None, config: ClientConfig, today: dt.date
+    path: Path,
+    name: str,
+    source_name: str | None,
+    config: ClientConfig,
+    today: dt.date,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> ParsedFile:
-    """Read one archived file with the source it matched; problems become rejections."""
+    """Read one archived file with the source it matched; problems become rejections.
+
+    The values land in the temp table `new_observations` of `con` (an in-memory DuckDB when
+    none is given).
+    """
     source = next((s for s in config.sources if s.name == source_name), None)
+    parsed = ParsedFile()
     if source is None:
         patterns = ", ".join(p for s in config.sources for p in s.pattern)
-        parsed = ParsedFile()
         parsed.reject(
             None,
             None,
@@ -85,10 +96,27 @@ def parse_file(
         fmt = file_format(Path(name), source.format)
         sheets = read_sheets(path, fmt, source.encoding, source.delimiter)
     except FileProblem as problem:
-        parsed = ParsedFile()
         parsed.reject(None, problem.row, None, None, problem.rule, str(problem))
         return parsed
-    return parse_sheets(sheets, config, source, today)
+    cells = RawCells()
+    if not locate_cells(sheets, source, cells, parsed.warnings):
+        parsed.reject(
+            None,
+            None,
+            None,
+            None,
+            "no_data",
+            "no sheet has a recognisable header: "
+            + "; ".join(parsed.warnings or ["the file holds no table"]),
+        )
+        return parsed
+    parsed.con = con if con is not None else duckdb.connect()
+    parsed.con.register("raw_cells", cells.frame())
+    normalize_cells(parsed.con, config, source, today, parsed)
+    parsed.con.unregister("raw_cells")
+    order = {sheet.name: index for index, sheet in enumerate(sheets)}
+    parsed.rejections.sort(key=lambda r: (order.get(r.sheet, -1), r.row or 0, r.column or ""))
+    return parsed
 
 
 def _store_values(
@@ -98,23 +126,22 @@ def _store_values(
     delivered_at: dt.datetime,
     parsed: ParsedFile,
 ) -> int:
-    frame = parsed.observations_frame()
-    frame.insert(0, "client", slug)
-    frame["file_sha256"] = digest
-    frame["delivered_at"] = delivered_at
+    count = parsed.count
     message = "; ".join(parsed.warnings) or None
     with _transaction(con):
         execute_sql(con, "delete_file_observations", {"sha256": digest})
-        con.register("new_observations", frame)
-        execute_sql(con, "insert_kpi_observations")
-        con.unregister("new_observations")
+        execute_sql(
+            con,
+            "insert_kpi_observations",
+            {"client": slug, "sha256": digest, "delivered_at": delivered_at},
+        )
         execute_sql(
             con,
             "mark_file_loaded",
-            {"sha256": digest, "message": message, "values_stored": len(frame)},
+            {"sha256": digest, "message": message, "values_stored": count},
         )
-    logger.info("%s: stored %d values from %s", slug, len(frame), digest[:12])
-    return len(frame)
+    logger.info("%s: stored %d values from %s", slug, count, digest[:12])
+    return count
 
 
 def _store_rejection(

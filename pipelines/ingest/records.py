@@ -4,22 +4,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import duckdb
 import pandas as pd
 
-from pipelines.catalogue import BASE_KPIS
-from pipelines.ingest.text import column_letter
+from pipelines.sql import execute_sql
 
-OBSERVATION_COLUMNS = [
-    "site",
-    "period_start",
-    "grain",
-    "kpi",
-    "value",
-    "unit",
-    "sheet",
-    "row",
-    "column",
-]
 REJECTION_COLUMNS = ["sheet", "row", "column", "value", "rule", "message"]
 
 
@@ -61,74 +50,44 @@ class Rejection(NamedTuple):
 
 @dataclass
 class ParsedFile:
-    """Everything read from one file. A file with any rejection is rejected as a whole."""
+    """Everything read from one file. A file with any rejection is rejected as a whole.
 
-    observations: list[Observation] = field(default_factory=list)
+    The values themselves are in the temp table `new_observations` of `con` (set work in
+    DuckDB); `observations` reads them back for small files and tests.
+    """
+
+    con: duckdb.DuckDBPyConnection | None = None
     rejections: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    _seen: dict[tuple[str, dt.date, str], Observation] = field(default_factory=dict, repr=False)
-
-    def add(
-        self,
-        site: str,
-        period_start: dt.date,
-        grain: str,
-        kpi: str,
-        value: float | None,
-        sheet: str | None,
-        row: int,
-        column: str | int,
-    ) -> None:
-        """Record a value; the same (site, period, KPI) twice with different values is rejected."""
-        letter = column_letter(column) if isinstance(column, int) else column
-        observation = Observation(
-            site, period_start, grain, kpi, value, BASE_KPIS[kpi].unit, sheet, row, letter
-        )
-        key = (site, period_start, kpi)
-        first = self._seen.get(key)
-        if first is None:
-            self._seen[key] = observation
-            self.observations.append(observation)
-        elif first.value != value:
-            self.reject(
-                sheet,
-                row,
-                letter,
-                value,
-                "duplicate_value",
-                f"{kpi} for {site}, {period_start:%Y-%m-%d} is given twice with different values: "
-                f"{_show(first.value)} at {_where(first)} and {_show(value)} at "
-                f"{_where(observation)}",
-            )
 
     def reject(
         self,
         sheet: str | None,
         row: int | None,
-        column: str | int | None,
+        column: str | None,
         value: object,
         rule: str,
         message: str,
     ) -> None:
         """Record a problem at a place in the file."""
-        letter = column_letter(column) if isinstance(column, int) else column
         shown = None if value is None else str(value)
-        self.rejections.append(Rejection(sheet, row, letter, shown, rule, message))
+        self.rejections.append(Rejection(sheet, row, column, shown, rule, message))
 
-    def observations_frame(self) -> pd.DataFrame:
-        """The observations as a DataFrame with `OBSERVATION_COLUMNS`."""
-        return pd.DataFrame(self.observations, columns=OBSERVATION_COLUMNS)
+    @property
+    def count(self) -> int:
+        """How many values the file holds (0 when it could not be read)."""
+        if self.con is None:
+            return 0
+        return execute_sql(self.con, "count_new_observations").fetchall()[0][0]
+
+    @property
+    def observations(self) -> list[Observation]:
+        """The values read, in file order."""
+        if self.con is None:
+            return []
+        rows = execute_sql(self.con, "select_new_observations").fetchall()
+        return [Observation(*row) for row in rows]
 
     def rejections_frame(self) -> pd.DataFrame:
         """The rejections as a DataFrame with `REJECTION_COLUMNS`."""
         return pd.DataFrame(self.rejections, columns=REJECTION_COLUMNS)
-
-
-def _show(value: float | None) -> str:
-    return "missing" if value is None else f"{value:g}"
-
-
-def _where(observation: Observation) -> str:
-    sheet = f"sheet {observation.sheet!r} " if observation.sheet is not None else ""
-    kind = "row" if observation.sheet is not None else "line"
-    return f"{sheet}{kind} {observation.row} column {observation.column}"

@@ -1,0 +1,212 @@
+"""Interpreting located cells as observations, set-wise, for every layout alike.
+
+The cells of a file (`pipelines.ingest.cells.RawCells`, or a CSV read by DuckDB) are in the table
+`raw_cells` of a DuckDB connection. Their site, period and KPI keys are few: Python interprets each
+distinct key once, with the same rules everywhere (aliases, month names, ISO weeks, indicator
+codes). Values are read as numbers in SQL, in the source's locale; the rare text that is not a
+number goes back to Python, which says why. The result is the temp table `new_observations`, and
+rejections and warnings that name the place of each problem.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from pipelines.catalogue import BASE_KPIS
+from pipelines.config.model import ClientConfig, LongSource
+from pipelines.ingest.cells import DATE_MARK
+from pipelines.ingest.layouts import AnyLayoutSource
+from pipelines.ingest.matching import SiteResolver, is_total_label
+from pipelines.ingest.periods import PeriodProblem, parse_period
+from pipelines.ingest.records import ParsedFile
+from pipelines.ingest.text import normalize
+from pipelines.ingest.values import MISSING_MARKERS, ValueProblem, parse_number
+from pipelines.sql import execute_sql
+
+MAX_VALUE_PROBLEMS = 1000
+
+
+@dataclass(frozen=True)
+class _Key:
+    kind: str
+    key: str | None
+    year_hint: int | None
+    cells: int
+    sheet: str | None
+    row: int | None
+    column: str | None
+
+
+def normalize_cells(
+    con: duckdb.DuckDBPyConnection,
+    config: ClientConfig,
+    source: AnyLayoutSource,
+    today: dt.date,
+    parsed: ParsedFile,
+) -> None:
+    """Turn `raw_cells` into `new_observations`, recording every problem in `parsed`."""
+    grain = source.grain or config.grain
+    locale = source.locale or config.language
+    execute_sql(con, "create_cells")
+    keys = [_Key(*row) for row in execute_sql(con, "select_cell_keys").fetchall()]
+    con.register("site_map", _site_map(config, keys, parsed))
+    con.register("period_map", _period_map(keys, grain, today, parsed))
+    con.register("kpi_map", _kpi_map(source, keys, parsed))
+    execute_sql(
+        con,
+        "create_parsed_cells",
+        {
+            "missing_markers": sorted(MISSING_MARKERS),
+            "fraction": source.percent_cells == "fraction",
+            "locale": locale,
+            "grain": grain,
+        },
+    )
+    _explain_unparsed(con, locale, source, parsed)
+    if _reject_conflicts(con, parsed):
+        execute_sql(con, "delete_repeated_cells")
+    execute_sql(con, "create_new_observations")
+    for name in ("site_map", "period_map", "kpi_map"):
+        con.unregister(name)
+
+
+def _site_map(config: ClientConfig, keys: list[_Key], parsed: ParsedFile) -> pd.DataFrame:
+    resolver = SiteResolver(config)
+    mapped: list[tuple[str | None, str | None]] = []
+    for key in (k for k in keys if k.kind == "site"):
+        if key.key is None:
+            _reject_key(parsed, key, None, "no_site", "no site on this line")
+            continue
+        if is_total_label(key.key):
+            continue
+        try:
+            mapped.append((key.key, resolver.resolve(key.key)))
+        except ValueProblem as problem:
+            if key.key == key.sheet:  # the site is the sheet's name: the sheet is the place
+                parsed.reject(key.sheet, None, None, key.key, problem.rule, str(problem))
+            else:
+                _reject_key(parsed, key, key.key, problem.rule, str(problem))
+    return pd.DataFrame(mapped, columns=["site_key", "site"], dtype="object")
+
+
+def _period_map(keys: list[_Key], grain: str, today: dt.date, parsed: ParsedFile) -> pd.DataFrame:
+    mapped: list[tuple[str | None, int | None, dt.date]] = []
+    for key in (k for k in keys if k.kind == "period"):
+        if key.key is not None and is_total_label(key.key):
+            continue  # a total row
+        if key.key is None:
+            _reject_key(parsed, key, None, "bad_period", "values without a period on this row")
+            continue
+        try:
+            period = parse_period(key.key, grain, key.year_hint)
+        except PeriodProblem as problem:
+            _reject_key(parsed, key, key.key, "bad_period", str(problem))
+            continue
+        if period > today:
+            _reject_key(
+                parsed,
+                key,
+                key.key,
+                "future_period",
+                f"period {period:%Y-%m-%d} is after today ({today:%Y-%m-%d})",
+            )
+            continue
+        mapped.append((key.key, key.year_hint, period))
+    frame = pd.DataFrame(mapped, columns=["period_key", "year_hint", "period_start"])
+    frame["period_key"] = frame["period_key"].astype("object")
+    frame["year_hint"] = frame["year_hint"].astype("Int32")
+    frame["period_start"] = pd.to_datetime(frame["period_start"]).dt.date
+    return frame
+
+
+def _kpi_map(source: AnyLayoutSource, keys: list[_Key], parsed: ParsedFile) -> pd.DataFrame:
+    codes = (
+        {normalize(code): kpi for code, kpi in source.indicators.items()}
+        if isinstance(source, LongSource)
+        else {kpi: kpi for kpi in BASE_KPIS}
+    )
+    mapped = []
+    ignored = []
+    for key in (k for k in keys if k.kind == "kpi"):
+        code = key.key if not isinstance(source, LongSource) else normalize(key.key or "")
+        kpi = codes.get(code) if code is not None else None
+        if kpi is None:
+            ignored.append(f"{key.key!r} ({key.cells} rows)")
+            continue
+        mapped.append(
+            (
+                key.key,
+                kpi,
+                BASE_KPIS[kpi].unit,
+                source.scale.get(kpi, 1.0),
+                BASE_KPIS[kpi].unit == "pct",
+            )
+        )
+    if ignored:
+        parsed.warnings.append("indicators not in client.yaml, ignored: " + ", ".join(ignored))
+    return pd.DataFrame(
+        mapped, columns=["kpi_key", "kpi", "unit", "factor", "is_percent_kpi"]
+    ).astype({"kpi_key": "object", "kpi": "object", "unit": "object", "factor": "float64"})
+
+
+def _explain_unparsed(
+    con: duckdb.DuckDBPyConnection, locale: str, source: AnyLayoutSource, parsed: ParsedFile
+) -> None:
+    """Python's reading of the text SQL could not read: a rejection naming the cell, or (should
+    the two ever disagree) the value Python reads."""
+    rows = execute_sql(con, "select_unparsed_cells", {"limit": MAX_VALUE_PROBLEMS}).fetchall()
+    fixed: list[tuple[int, float | None]] = []
+    for seq, kpi, text, sheet, row, column in rows:
+        if text.startswith(DATE_MARK):
+            shown = text.removeprefix(DATE_MARK)
+            parsed.reject(
+                sheet, row, column, shown, "not_a_number",
+                f"{kpi}: expected a number, got a date or time {shown}",
+            )  # fmt: skip
+            continue
+        try:
+            value = parse_number(text, locale, percent_points=BASE_KPIS[kpi].unit == "pct")
+        except ValueProblem as problem:
+            parsed.reject(sheet, row, column, text, problem.rule, f"{kpi}: {problem}")
+            continue
+        fixed.append((seq, None if value is None else value * source.scale.get(kpi, 1.0)))
+    if fixed:
+        con.register("fixed_values", pd.DataFrame(fixed, columns=["seq", "value"]))
+        execute_sql(con, "update_fixed_values")
+        con.unregister("fixed_values")
+
+
+def _reject_conflicts(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> bool:
+    """Reject each value given twice with different values; True when anything repeats."""
+    repeated = execute_sql(con, "select_conflicting_values").fetchall()
+    for site, period, kpi, values, sheets, rows, columns in repeated:
+        if len(values) < 2:
+            continue  # the same value twice: kept once
+        places = [_place(sheets[i], rows[i], columns[i]) for i in range(2)]
+        parsed.reject(
+            sheets[1],
+            rows[1],
+            columns[1],
+            values[1],
+            "duplicate_value",
+            f"{kpi} for {site}, {period:%Y-%m-%d} is given twice with different values: "
+            f"{_show(values[0])} at {places[0]} and {_show(values[1])} at {places[1]}",
+        )
+    return bool(repeated)
+
+
+def _reject_key(parsed: ParsedFile, key: _Key, value: str | None, rule: str, message: str) -> None:
+    if key.cells > 1:
+        message += f" ({key.cells} cells, the first shown)"
+    parsed.reject(key.sheet, key.row, key.column, value, rule, message)
+
+
+def _show(value: float | None) -> str:
+    return "missing" if value is None else f"{value:g}"
+
+
+def _place(sheet: str | None, row: int, column: str) -> str:
+    prefix = f"sheet {sheet!r} row" if sheet is not None else "line"
+    return f"{prefix} {row} column {column}"
