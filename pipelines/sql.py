@@ -1,5 +1,6 @@
 """The one helper that reads DuckDB SQL from `sql/`: one statement (or DDL script) per file."""
 
+import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 @cache
@@ -16,7 +18,20 @@ def read_sql(name: str) -> str:
 
 
 def execute_sql(
-    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object] | None = None
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    params: Mapping[str, object] | None = None,
+    identifiers: Mapping[str, str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Execute `sql/<name>.sql` with named parameters (`$sha256`); fetch from the result."""
-    return con.execute(read_sql(name), params) if params else con.execute(read_sql(name))
+    """Execute `sql/<name>.sql` with named parameters (`$sha256`); fetch from the result.
+
+    `identifiers` fill `{placeholders}` that name columns, which SQL parameters cannot; they must
+    be plain lowercase identifiers, never text from a client's file.
+    """
+    sql = read_sql(name)
+    if identifiers:
+        for value in identifiers.values():
+            if not _IDENTIFIER.match(value):
+                raise ValueError(f"not a plain identifier: {value!r}")
+        sql = sql.format(**identifiers)
+    return con.execute(sql, params) if params else con.execute(sql)

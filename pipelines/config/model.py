@@ -86,6 +86,9 @@ class Source(StrictModel):
         default_factory=dict,
         description="Multiplier per KPI applied to every value read (1000 for figures in k€).",
     )
+    max_file_mb: int = Field(
+        200, gt=0, description="Files larger than this (in MB) are rejected without being read."
+    )
     percent_cells: Literal["fraction", "points"] = Field(
         "fraction",
         description="How numeric spreadsheet cells of percentage KPIs are stored: `fraction` "

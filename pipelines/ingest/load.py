@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import logging
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,13 +16,16 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.config.model import ClientConfig
+from pipelines.config.model import ClientConfig, LongSource
 from pipelines.ingest.archive import archive_path
 from pipelines.ingest.cells import RawCells
+from pipelines.ingest.formulas import formula_problems
 from pipelines.ingest.layouts import locate_cells
+from pipelines.ingest.long_csv import locate_long_csv
 from pipelines.ingest.normalize import normalize_cells
-from pipelines.ingest.readers import FileProblem, file_format, read_sheets
+from pipelines.ingest.readers import TEXT_FORMATS, FileProblem, file_format, read_sheets
 from pipelines.ingest.records import ParsedFile
+from pipelines.ingest.text import normalize
 from pipelines.sql import execute_sql
 from pipelines.workspace import Workspace
 
@@ -94,10 +98,22 @@ def parse_file(
         return parsed
     try:
         fmt = file_format(Path(name), source.format)
+        _check_size(path, source.max_file_mb)
+        if fmt in TEXT_FORMATS and isinstance(source, LongSource):
+            con = con if con is not None else duckdb.connect()
+            with tempfile.TemporaryDirectory() as work_dir:
+                read_by_duckdb = locate_long_csv(con, path, source, Path(work_dir))
+            if read_by_duckdb:
+                parsed.con = con
+                normalize_cells(con, config, source, today, parsed)
+                execute_sql(con, "drop_raw_cells")
+                return parsed
         sheets = read_sheets(path, fmt, source.encoding, source.delimiter)
     except FileProblem as problem:
         parsed.reject(None, problem.row, None, None, problem.rule, str(problem))
         return parsed
+    if fmt in ("xlsx", "xlsm"):
+        _reject_uncached_formulas(path, source.skip_sheets, parsed)
     cells = RawCells()
     if not locate_cells(sheets, source, cells, parsed.warnings):
         parsed.reject(
@@ -117,6 +133,31 @@ def parse_file(
     order = {sheet.name: index for index, sheet in enumerate(sheets)}
     parsed.rejections.sort(key=lambda r: (order.get(r.sheet, -1), r.row or 0, r.column or ""))
     return parsed
+
+
+def _check_size(path: Path, limit_mb: int) -> None:
+    size = path.stat().st_size
+    if size > limit_mb * 1024 * 1024:
+        raise FileProblem(
+            "file_too_large",
+            f"the file is {size / 1024 / 1024:.0f} MB, over this source's limit of {limit_mb} MB "
+            "(max_file_mb in client.yaml)",
+        )
+
+
+def _reject_uncached_formulas(path: Path, skipped: list[str], parsed: ParsedFile) -> None:
+    """A formula saved without its value would read as a blank: the file is rejected instead."""
+    ignored = {normalize(name) for name in skipped}
+    for problem in formula_problems(path):
+        if normalize(problem.sheet) not in ignored:
+            parsed.reject(
+                problem.sheet,
+                problem.row,
+                problem.column,
+                problem.formula,
+                "uncached_formula",
+                problem.message,
+            )
 
 
 def _store_values(

@@ -61,6 +61,7 @@ def normalize_cells(
             "missing_markers": sorted(MISSING_MARKERS),
             "fraction": source.percent_cells == "fraction",
             "locale": locale,
+            "decimal": "," if locale == "fr" else ".",
             "grain": grain,
         },
     )
@@ -113,10 +114,10 @@ def _period_map(keys: list[_Key], grain: str, today: dt.date, parsed: ParsedFile
                 f"period {period:%Y-%m-%d} is after today ({today:%Y-%m-%d})",
             )
             continue
-        mapped.append((key.key, key.year_hint, period))
+        mapped.append((key.key, key.year_hint or 0, period))  # 0: no year header
     frame = pd.DataFrame(mapped, columns=["period_key", "year_hint", "period_start"])
     frame["period_key"] = frame["period_key"].astype("object")
-    frame["year_hint"] = frame["year_hint"].astype("Int32")
+    frame["year_hint"] = frame["year_hint"].astype("int32")
     frame["period_start"] = pd.to_datetime(frame["period_start"]).dt.date
     return frame
 

@@ -1,0 +1,2 @@
+-- How many cells (lines) were read.
+select count(*) from raw_cells
