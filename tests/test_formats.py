@@ -68,20 +68,6 @@ def test_every_format_gives_the_same_values_with_their_cells(name: str) -> None:
     assert parsed.warnings == ["sheet 'Notes' skipped (listed in skip_sheets)"]
 
 
-def test_xlsx_content_named_xls_is_rejected(tmp_path: Path) -> None:
-    """readers.py lets zip content through for .xls ("calamine reads both"), but
-    `CalamineWorkbook.from_path` picks the reader by extension, so the file is reported as a
-    corrupt .xls, not read and not named for what it is."""
-    path = tmp_path / "sites.xls"
-    shutil.copy(FIXTURES / "sites.xlsm", path)
-    parsed = read(path, path.name)
-    assert [r.rule for r in parsed.rejections] == ["corrupt_workbook"]
-    assert parsed.rejections[0].message.startswith(
-        "the .xls workbook cannot be read (truncated or corrupt): Cfb error: Invalid OLE"
-    )
-    assert parsed.observations == []
-
-
 @pytest.mark.parametrize(("name", "keep"), [("sites.ods", 700), ("sites.xls", 3000)])
 def test_truncated_workbook_is_rejected(tmp_path: Path, name: str, keep: int) -> None:
     path = tmp_path / name
@@ -96,19 +82,21 @@ def test_truncated_workbook_is_rejected(tmp_path: Path, name: str, keep: int) ->
 
 
 @pytest.mark.parametrize(
-    ("name", "content", "rule"),
+    ("name", "content", "said"),
     [
-        ("sites.xlsx", "sites.ods", "corrupt_workbook"),
-        ("sites.ods", "sites.xlsm", "corrupt_workbook"),
-        ("sites.xlsx", "sites.xls", "content_mismatch"),
+        ("sites.xls", "sites.xlsm", "an Excel workbook (.xlsx)"),
+        ("sites.xlsx", "sites.ods", "a LibreOffice/OpenDocument spreadsheet (.ods)"),
+        ("sites.ods", "sites.xlsm", "an Excel workbook (.xlsx)"),
+        ("sites.xlsx", "sites.xls", "an old binary Excel workbook (.xls)"),
     ],
 )
-def test_workbook_of_another_format_is_rejected(
-    tmp_path: Path, name: str, content: str, rule: str
+def test_workbook_of_another_format_is_rejected_never_guessed(
+    tmp_path: Path, name: str, content: str, said: str
 ) -> None:
-    """What the reader says today; see the report about these messages."""
     path = tmp_path / name
     shutil.copy(FIXTURES / content, path)
     parsed = read(path, name)
-    assert [r.rule for r in parsed.rejections] == [rule]
+    assert [r.rule for r in parsed.rejections] == ["content_mismatch"]
+    suffix = name.split(".")[1]
+    assert parsed.rejections[0].message == f"the file is named .{suffix} but its content is {said}"
     assert parsed.observations == []

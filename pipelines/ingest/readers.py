@@ -6,6 +6,7 @@ library after the encoding is checked. A file that cannot be read raises `FilePr
 
 import csv
 import io
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ def read_sheets(
     if not head:
         raise FileProblem("empty_file", "the file is empty (0 bytes)")
     if fmt in SPREADSHEET_FORMATS:
-        _check_magic(head, fmt)
+        _check_magic(path, head, fmt)
         return _read_workbook(path, fmt)
     if head.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
         raise FileProblem(
@@ -80,18 +81,51 @@ def read_sheets(
     return [_read_csv(text, delimiter)]
 
 
-def _check_magic(head: bytes, fmt: str) -> None:
-    expected = _OLE_MAGIC if fmt == "xls" else _ZIP_MAGIC
-    if head.startswith(expected[:4]):
-        return
-    if head.startswith(_ZIP_MAGIC) and fmt == "xls":
-        return  # an .xlsx saved with the old extension: calamine reads both
-    actual = "text (a CSV or TXT export?)" if _looks_like_text(head) else "not a workbook"
-    raise FileProblem("content_mismatch", f"the file is named .{fmt} but its content is {actual}")
+def _check_magic(path: Path, head: bytes, fmt: str) -> None:
+    """Reject a workbook whose bytes are another format than its name says (never guessed)."""
+    actual = content_kind(path, head)
+    expected = "xls" if fmt == "xls" else "ods" if fmt == "ods" else "xlsx"
+    if actual != expected:
+        raise FileProblem(
+            "content_mismatch",
+            f"the file is named .{fmt} but its content is {_KIND_NAMES[actual]}",
+        )
+
+
+_ZIP_KINDS = {".xlsx": "xlsx", ".xlsm": "xlsx", ".ods": "ods"}
+_KIND_NAMES = {
+    "xls": "an old binary Excel workbook (.xls)",
+    "xlsx": "an Excel workbook (.xlsx)",
+    "ods": "a LibreOffice/OpenDocument spreadsheet (.ods)",
+    "zip": "a zip archive that is not a spreadsheet",
+    "text": "text (a CSV or TXT export?)",
+    "binary": "not a spreadsheet",
+}
+
+
+def content_kind(path: Path, head: bytes) -> str:
+    """What a file's bytes are: `xls`, `xlsx`, `ods`, `zip`, `text` or `binary`."""
+    if head.startswith(_OLE_MAGIC):
+        return "xls"
+    if head.startswith(_ZIP_MAGIC):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+                if "[Content_Types].xml" in names:
+                    return "xlsx"
+                if "mimetype" in names and archive.read("mimetype").startswith(
+                    b"application/vnd.oasis.opendocument.spreadsheet"
+                ):
+                    return "ods"
+        except (zipfile.BadZipFile, OSError, KeyError):
+            # A truncated zip: the reader will say it is corrupt, as the name's format.
+            return _ZIP_KINDS.get(path.suffix.lower(), "zip")
+        return "zip"
+    return "text" if _looks_like_text(head) else "binary"
 
 
 def _looks_like_text(head: bytes) -> bool:
-    return all(byte >= 9 for byte in head)
+    return all(byte >= 9 and byte != 0x7F for byte in head)
 
 
 def _read_workbook(path: Path, fmt: str) -> list[Sheet]:
