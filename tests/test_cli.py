@@ -52,7 +52,7 @@ def test_schema_describes_every_key_for_editors(
         for definition in schema["$defs"].values()
         if "layout" in definition.get("properties", {})
     }
-    assert layouts == {"sheet_per_site", "long", "wide"}
+    assert layouts == {"sheet_per_site", "long", "wide", "records"}
     output = tmp_path / "client.schema.json"
     assert main(["schema", "--output", str(output)]) == 0
     assert json.loads(output.read_text()) == schema

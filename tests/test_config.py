@@ -434,7 +434,7 @@ def test_wrong_type(
             drop_at("sources.1.layout"),
             "sources[1]",
             "- name: production",
-            "missing required key 'layout' (one of sheet_per_site, long, wide)",
+            "missing required key 'layout' (one of sheet_per_site, long, wide, records)",
             id="source-layout",
         ),
         pytest.param(
@@ -480,7 +480,7 @@ def test_go_live_not_a_date(tmp_path: Path, value: str, written: str, key_path: 
             "sources.1.layout",
             "sheet_per_sites",
             "sources[1].layout",
-            "'sheet_per_site', 'long', 'wide'",
+            "'sheet_per_site', 'long', 'wide', 'records'",
             "sheet_per_site",
             id="layout",
         ),
@@ -488,7 +488,7 @@ def test_go_live_not_a_date(tmp_path: Path, value: str, written: str, key_path: 
             "sources.2.layout",
             "tall",
             "sources[2].layout",
-            "'sheet_per_site', 'long', 'wide'",
+            "'sheet_per_site', 'long', 'wide', 'records'",
             None,
             id="layout-no-close-match",
         ),
@@ -544,7 +544,9 @@ def test_empty_layout_says_what_was_given(tmp_path: Path) -> None:
 
     assert problem.key_path == "sources[1].layout"
     assert problem.line == line_of(text, "layout: null")
-    assert problem.message == "expected one of 'sheet_per_site', 'long', 'wide', got None"
+    assert (
+        problem.message == "expected one of 'sheet_per_site', 'long', 'wide', 'records', got None"
+    )
 
 
 @pytest.mark.parametrize(

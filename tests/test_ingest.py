@@ -252,3 +252,58 @@ def test_misdecoded_site_name_is_never_stored(tmp_path: Path) -> None:
     parsed = parse_file(path, "export.csv", "wms", client(wms={**LONG, "encoding": "auto"}), TODAY)
     assert [r.rule for r in parsed.rejections] == ["misdecoded_text"]
     assert parsed.observations == []
+
+
+RECORDS = {
+    "pattern": "*.csv",
+    "layout": "records",
+    "site": "Entrepôt",
+    "date": ["Date commande", "Date"],
+    "measures": {
+        "units_produced": {"column": "Quantité"},
+        "revenue_eur": {"column": "Montant HT", "agg": "sum"},
+        "service_level_pct": {"column": "Taux", "agg": "mean"},
+        "parcels_shipped": {"agg": "count"},
+    },
+}
+
+
+def test_records_are_aggregated_per_site_and_period(tmp_path: Path) -> None:
+    path = tmp_path / "commandes.csv"
+    path.write_text(
+        "Extraction ERP\n"
+        "Date commande;Entrepôt;Quantité;Montant HT;Taux;Commentaire\n"
+        "02/01/2025;Lyon;10;1 000,50;90;\n"
+        "31/01/2025;Lyon;5;NC;100;urgent\n"
+        "01/02/2025;Lyon;7;700;95;\n"
+        "15/01/2025;Vénissieux;3;300;80;\n",
+        encoding="utf-8",
+    )
+    parsed = parse_file(path, "commandes.csv", "erp", client(erp=RECORDS), TODAY)
+    assert parsed.rejections == []
+    assert values(parsed) == {
+        ("Lyon", dt.date(2025, 1, 1), "units_produced"): 15.0,
+        ("Lyon", dt.date(2025, 1, 1), "revenue_eur"): 1000.5,
+        ("Lyon", dt.date(2025, 1, 1), "service_level_pct"): 95.0,
+        ("Lyon", dt.date(2025, 1, 1), "parcels_shipped"): 2.0,
+        ("Lyon", dt.date(2025, 2, 1), "units_produced"): 7.0,
+        ("Lyon", dt.date(2025, 2, 1), "revenue_eur"): 700.0,
+        ("Lyon", dt.date(2025, 2, 1), "service_level_pct"): 95.0,
+        ("Lyon", dt.date(2025, 2, 1), "parcels_shipped"): 1.0,
+        ("Vénissieux", dt.date(2025, 1, 1), "units_produced"): 3.0,
+        ("Vénissieux", dt.date(2025, 1, 1), "revenue_eur"): 300.0,
+        ("Vénissieux", dt.date(2025, 1, 1), "service_level_pct"): 80.0,
+        ("Vénissieux", dt.date(2025, 1, 1), "parcels_shipped"): 1.0,
+    }
+    first = parsed.observations[0]
+    assert (first.kpi, first.row, first.column) == ("units_produced", 3, "C")
+
+
+def test_records_dates_are_read_as_configured_never_month_first(tmp_path: Path) -> None:
+    path = tmp_path / "commandes.csv"
+    path.write_text("Date;Entrepôt;Quantité\n2025-01-31;Lyon;1\n01/31/2025;Lyon;2\n")
+    parsed = parse_file(path, "commandes.csv", "erp", client(erp=RECORDS), TODAY)
+    assert rejection_messages(parsed) == [
+        "line 2, column A: expected a date written like 31/01/2025, got '2025-01-31'",
+        "line 3, column A: '01/31/2025' is not a valid date (read day first)",
+    ]

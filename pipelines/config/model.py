@@ -142,8 +142,42 @@ class WideSource(Source):
         return self
 
 
-AnySource = Annotated[SheetPerSiteSource | LongSource | WideSource, Field(discriminator="layout")]
-LAYOUTS = ("sheet_per_site", "long", "wide")
+class Measure(StrictModel):
+    """How one KPI is computed from transaction lines: which column, and how lines add up."""
+
+    column: Names | None = Field(
+        None, description="Header(s) of the column to aggregate (not needed for `count`)."
+    )
+    agg: Literal["sum", "count", "mean"] = Field(
+        "sum", description="`sum` or `mean` of the column per site and period, or `count` of lines."
+    )
+
+    @model_validator(mode="after")
+    def _column_named(self) -> "Measure":
+        if self.agg != "count" and not self.column:
+            raise ValueError(f"`column` is required with `agg: {self.agg}`")
+        return self
+
+
+class RecordsSource(Source):
+    """One line per transaction (orders, timesheet lines, invoices) with a date, aggregated to
+    the client's grain per site."""
+
+    layout: Literal["records"]
+    site: Names = Field(description="Header(s) of the site column.", min_length=1)
+    date: Names = Field(description="Header(s) of the date column.", min_length=1)
+    date_format: Literal["dayfirst", "iso"] = Field(
+        "dayfirst", description="How text dates are written: `31/01/2025` or `2025-01-31`."
+    )
+    measures: dict[KpiName, Measure] = Field(
+        description="For each KPI, the column and the aggregation.", min_length=1
+    )
+
+
+AnySource = Annotated[
+    SheetPerSiteSource | LongSource | WideSource | RecordsSource, Field(discriminator="layout")
+]
+LAYOUTS = ("sheet_per_site", "long", "wide", "records")
 
 
 class Site(StrictModel):

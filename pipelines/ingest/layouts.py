@@ -14,14 +14,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pipelines.config.model import LongSource, SheetPerSiteSource, WideSource
+from pipelines.config.model import LongSource, RecordsSource, SheetPerSiteSource, WideSource
 from pipelines.ingest.cells import RawCells, blank_mask, key_text
 from pipelines.ingest.matching import HEADER_SEARCH_ROWS, find_header, is_blank, is_total_label
 from pipelines.ingest.periods import PeriodProblem, parse_period
 from pipelines.ingest.readers import Cell, Sheet
 from pipelines.ingest.text import column_letter, normalize
 
-AnyLayoutSource = SheetPerSiteSource | LongSource | WideSource
+AnyLayoutSource = SheetPerSiteSource | LongSource | WideSource | RecordsSource
 _YEAR = re.compile(r"(?:^|\D)((?:19|20)\d{2})(?:\D|$)")
 
 
@@ -29,7 +29,12 @@ def locate_cells(
     sheets: Sequence[Sheet], source: AnyLayoutSource, cells: RawCells, warnings: list[str]
 ) -> int:
     """Add the data cells of every sheet to `cells`; return how many sheets held a table."""
-    layout = {"sheet_per_site": _sheet_per_site, "long": _long, "wide": _wide}[source.layout]
+    layout = {
+        "sheet_per_site": _sheet_per_site,
+        "long": _long,
+        "wide": _wide,
+        "records": _records,
+    }[source.layout]
     skipped = {normalize(name) for name in source.skip_sheets}
     used = 0
     for sheet in sheets:
@@ -140,6 +145,49 @@ def _wide(source: WideSource, sheet: Sheet, cells: RawCells, warnings: list[str]
             period_row=sheet.row_number(header_index),
             period_column=[column_letter(column) for column in reported],
             year_hint=[years.get(column) for column in reported],
+            kpi_key=kpi,
+        )
+    return True
+
+
+def _records(source: RecordsSource, sheet: Sheet, cells: RawCells, warnings: list[str]) -> bool:
+    measured = {kpi: m.column for kpi, m in source.measures.items() if m.column}
+    header = find_header(
+        sheet.rows, {"site": source.site, "date": source.date, **measured}, ["site", "date"]
+    )
+    if header is None:
+        warnings.append(
+            f"{_sheet_label(sheet)} skipped: no header with {source.site[0]!r} and "
+            f"{source.date[0]!r} in its first {HEADER_SEARCH_ROWS} rows"
+        )
+        return False
+    header_index, columns = header
+    missing = sorted(kpi for kpi in measured if kpi not in columns)
+    if missing:
+        warnings.append(f"{_sheet_label(sheet)}: no column for {', '.join(missing)}")
+    data = grid(sheet.rows[header_index + 1 :], max(columns.values()) + 1)
+    keys = data[:, [columns["site"], columns["date"]]]
+    keep = ~blank_mask(keys).all(axis=1)  # a line without site or date is not a transaction
+    rows = np.asarray(_row_numbers(sheet, header_index))
+    sites = [key_text(cell) for cell in data[:, columns["site"]]]
+    dates = [key_text(cell) for cell in data[:, columns["date"]]]
+    for kpi, measure in source.measures.items():
+        if measure.agg == "count":
+            column, values = columns["date"], np.ones(len(data), dtype=object)
+        elif kpi in columns:
+            column, values = columns[kpi], data[:, columns[kpi]]
+        else:
+            continue
+        cells.add_run(
+            values,
+            keep=keep,
+            rows=rows,
+            column=column_letter(column),
+            sheet=sheet.name,
+            site_key=sites,
+            site_column=column_letter(columns["site"]),
+            period_key=dates,
+            period_column=column_letter(columns["date"]),
             kpi_key=kpi,
         )
     return True

@@ -15,11 +15,11 @@ import duckdb
 import pandas as pd
 
 from pipelines.catalogue import BASE_KPIS
-from pipelines.config.model import ClientConfig, LongSource
+from pipelines.config.model import ClientConfig, LongSource, RecordsSource
 from pipelines.ingest.cells import DATE_MARK
 from pipelines.ingest.layouts import AnyLayoutSource
 from pipelines.ingest.matching import SiteResolver, is_total_label
-from pipelines.ingest.periods import PeriodProblem, parse_period
+from pipelines.ingest.periods import PeriodProblem, parse_day, parse_period, to_period
 from pipelines.ingest.records import ParsedFile
 from pipelines.ingest.text import normalize
 from pipelines.ingest.values import MISSING_MARKERS, ValueProblem, parse_number
@@ -52,7 +52,8 @@ def normalize_cells(
     execute_sql(con, "create_cells")
     keys = [_Key(*row) for row in execute_sql(con, "select_cell_keys").fetchall()]
     con.register("site_map", _site_map(config, keys, parsed))
-    con.register("period_map", _period_map(keys, grain, today, parsed))
+    date_format = source.date_format if isinstance(source, RecordsSource) else None
+    con.register("period_map", _period_map(keys, grain, date_format, today, parsed))
     con.register("kpi_map", _kpi_map(source, keys, parsed))
     execute_sql(
         con,
@@ -66,6 +67,11 @@ def normalize_cells(
         },
     )
     _explain_unparsed(con, locale, source, parsed)
+    if isinstance(source, RecordsSource):
+        aggregations = [(kpi, measure.agg) for kpi, measure in source.measures.items()]
+        con.register("aggregations", pd.DataFrame(aggregations, columns=["kpi", "agg"]))
+        execute_sql(con, "create_new_observations_from_records")
+        return
     if _reject_conflicts(con, parsed):
         execute_sql(con, "delete_repeated_cells")
     execute_sql(con, "create_new_observations")
@@ -92,7 +98,10 @@ def _site_map(config: ClientConfig, keys: list[_Key], parsed: ParsedFile) -> pd.
     return pd.DataFrame(mapped, columns=["site_key", "site"], dtype="object")
 
 
-def _period_map(keys: list[_Key], grain: str, today: dt.date, parsed: ParsedFile) -> pd.DataFrame:
+def _period_map(
+    keys: list[_Key], grain: str, date_format: str | None, today: dt.date, parsed: ParsedFile
+) -> pd.DataFrame:
+    """Each period key's period; for transaction lines (`date_format` set), each date's."""
     mapped: list[tuple[str | None, int | None, dt.date]] = []
     for key in (k for k in keys if k.kind == "period"):
         if key.key is not None and is_total_label(key.key):
@@ -101,7 +110,10 @@ def _period_map(keys: list[_Key], grain: str, today: dt.date, parsed: ParsedFile
             _reject_key(parsed, key, None, "bad_period", "values without a period on this row")
             continue
         try:
-            period = parse_period(key.key, grain, key.year_hint)
+            if date_format is None:
+                period = parse_period(key.key, grain, key.year_hint)
+            else:
+                period = to_period(parse_day(key.key, date_format), grain)
         except PeriodProblem as problem:
             _reject_key(parsed, key, key.key, "bad_period", str(problem))
             continue
@@ -200,7 +212,8 @@ def _reject_conflicts(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> boo
 
 def _reject_key(parsed: ParsedFile, key: _Key, value: str | None, rule: str, message: str) -> None:
     if key.cells > 1:
-        message += f" ({key.cells} cells, the first shown)"
+        lines = "rows" if key.sheet is not None else "lines"
+        message += f" ({key.cells} {lines}, the first shown)"
     parsed.reject(key.sheet, key.row, key.column, value, rule, message)
 
 

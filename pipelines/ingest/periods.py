@@ -116,3 +116,21 @@ def _parse_month(text: str, cell: object, year: int | None) -> dt.date:
                 raise PeriodProblem(f"{cell!r} names a month without a year")
             return dt.date(year_value, month, 1)
     raise PeriodProblem(f"expected a period (a date, a month or an ISO week), got {cell!r}")
+
+
+def parse_day(cell: object, date_format: str) -> dt.date:
+    """A transaction's date: a spreadsheet date, or text written day first (`31/01/2025`) or
+    as an ISO date (`2025-01-31`), as the source says. Never read month first."""
+    if isinstance(cell, dt.datetime):
+        return cell.date()
+    if isinstance(cell, dt.date):
+        return cell
+    text = normalize(str(cell)) if cell is not None else ""
+    pattern = _ISO_DATE if date_format == "iso" else _DAY_FIRST
+    if not pattern.match(text):
+        expected = "2025-01-31" if date_format == "iso" else "31/01/2025"
+        raise PeriodProblem(f"expected a date written like {expected}, got {cell!r}")
+    day = _parse_day(text, cell)
+    if day is None:
+        raise PeriodProblem(f"{cell!r} is not a valid date")
+    return day
