@@ -2,6 +2,8 @@
 
 import pandas as pd
 
+from pipelines.safe_text import for_markdown
+
 
 def markdown_table(frame: pd.DataFrame, max_rows: int = 20) -> str:
     """A markdown table of the first `max_rows` rows, with a line saying how many were left out."""
@@ -26,4 +28,4 @@ def _cell(value: object) -> str:
         return f"{value:,.6g}" if abs(value) < 1e15 else f"{value:.6g}"
     if hasattr(value, "isoformat") and not isinstance(value, str):
         return value.isoformat()[:19]
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return for_markdown(str(value))

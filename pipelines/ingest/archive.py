@@ -21,7 +21,9 @@ from pipelines.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
-IGNORED_PREFIXES = ("~$", ".~lock", ".")
+# Files that tools leave beside documents, never sent by a client: Office and LibreOffice lock
+# files, Finder and Explorer metadata, files still being copied.
+IGNORED_NAMES = ("~$*", ".~lock.*#", ".DS_Store", "._*", "Thumbs.db", "desktop.ini", "*.part")
 DEFAULT_MAX_FILE_MB = 200
 
 
@@ -45,7 +47,7 @@ def sha256_of(path: Path) -> str:
 
 
 def inbox_files(workspace: Workspace, slug: str) -> list[Path]:
-    """The files in a client's inbox, oldest first (office lock and hidden files left out).
+    """The files in a client's inbox, oldest first (lock files and system files left out).
 
     Oldest first, so that of two byte-identical files the one delivered first is the original.
     """
@@ -55,7 +57,7 @@ def inbox_files(workspace: Workspace, slug: str) -> list[Path]:
     files = [
         path
         for path in inbox.iterdir()
-        if path.is_file() and not path.name.startswith(IGNORED_PREFIXES)
+        if path.is_file() and not any(fnmatch.fnmatch(path.name, n) for n in IGNORED_NAMES)
     ]
     return sorted(files, key=lambda path: (path.stat().st_mtime_ns, path.name))
 

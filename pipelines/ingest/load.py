@@ -140,7 +140,7 @@ def _check_size(path: Path, limit_mb: int) -> None:
     if size > limit_mb * 1024 * 1024:
         raise FileProblem(
             "file_too_large",
-            f"the file is {size / 1024 / 1024:.0f} MB, over this source's limit of {limit_mb} MB "
+            f"the file is {size / 1024 / 1024:.1f} MB, over this source's limit of {limit_mb} MB "
             "(max_file_mb in client.yaml)",
         )
 

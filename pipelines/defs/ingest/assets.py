@@ -9,6 +9,7 @@ from pipelines.defs.resources import CapWorkspace, client_today
 from pipelines.ingest.archive import archive_inbox
 from pipelines.ingest.load import load_received
 from pipelines.markdown import markdown_table
+from pipelines.safe_text import for_markdown
 from pipelines.sql import execute_sql, read_sql
 
 OWNERS = ["team:consulting"]
@@ -83,7 +84,10 @@ def kpi_observations(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg
         metadata={
             "files_rejected": len(summary.rejected),
             "reasons": dg.MetadataValue.md(
-                "\n".join(f"- **{name}**: {summary.messages[name]}" for name in summary.rejected)
+                "\n".join(
+                    f"- **{for_markdown(name)}**: {for_markdown(summary.messages[name])}"
+                    for name in summary.rejected
+                )
                 or "_(none)_"
             ),
         },

@@ -1,0 +1,21 @@
+"""Client-supplied text made harmless wherever Cap writes it for people (tables, pages, files).
+
+A cell beginning with `=`, `+`, `-` or `@` is a formula to a spreadsheet that opens it (CSV or
+formula injection); text with `<` or `&` is markup to a browser. Cap never evaluates either, and
+neutralises both when it writes client text back out.
+"""
+
+import html
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_formula(text: str) -> str:
+    """Text a spreadsheet will show as text: a leading formula trigger gets an apostrophe."""
+    return f"'{text}" if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def for_markdown(text: str) -> str:
+    """Text safe in a markdown table cell rendered as HTML: no formula, markup or cell break."""
+    escaped = html.escape(neutralize_formula(text), quote=False)
+    return escaped.replace("|", "\\|").replace("\n", " ")
