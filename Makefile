@@ -17,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Debian packages the test suite uses, installed by `make test` when missing.
 DEBIAN_PACKAGES :=
 
-.PHONY: help install system-deps demo run ui test lint format clean
+.PHONY: help install system-deps demo run ui test bench lint format clean
 
 help:
 	@echo "make demo   install, build the demo workspace ($(CAP_HOME)), run the whole pipeline"
@@ -61,6 +61,10 @@ ui: install
 
 test: install system-deps
 	$(VENV)/bin/pytest
+
+# Ingestion speed against its floors; options through BENCH_ARGS (e.g. BENCH_ARGS="--repeats 1").
+bench: install
+	$(VENV)/bin/python -m benchmarks.ingest $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,1 @@
+"""Benchmarks of Cap's ingestion against the floors of its readers (`make bench`)."""
