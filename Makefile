@@ -24,6 +24,7 @@ help:
 	@echo "make test   install (Python and Debian packages) and run the test suite"
 	@echo "make ui     the Dagster UI on http://127.0.0.1:3000 over the same workspace"
 	@echo "make run    run the pipeline for every client of the workspace"
+	@echo "make bench  ingestion speed against its floors, written to benchmarks/RESULTS.md"
 	@echo "make lint   ruff check and format check"
 
 $(CURDIR)/.tools/bin/uv:

@@ -8,12 +8,20 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from pipelines.ingest import formulas
-from pipelines.ingest.formulas import UncachedFormula, formula_problems, uncached_formulas
+from pipelines.ingest.formulas import UncachedFormula, formula_problems
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
 DOC_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def uncached_formulas(path: Path) -> dict[str, list[str]]:
+    """Sheet name -> references (`B5`) of the formula cells reported, in report order."""
+    found: dict[str, list[str]] = {}
+    for problem in formula_problems(path):
+        found.setdefault(problem.sheet, []).append(f"{problem.column}{problem.row}")
+    return found
 
 
 def openpyxl_workbook(path: Path) -> Path:

@@ -72,15 +72,6 @@ class _NoCellReference(Exception):
     """A formula cell without an `r` attribute: its place must be counted."""
 
 
-def uncached_formulas(path: Path) -> dict[str, list[str]]:
-    """For an .xlsx/.xlsm file: sheet name -> references (`"B5"`) of its formula cells that
-    have no saved value, in sheet then row order. Empty when there are none."""
-    found: dict[str, list[str]] = {}
-    for problem in formula_problems(path):
-        found.setdefault(problem.sheet, []).append(f"{problem.column}{problem.row}")
-    return found
-
-
 def formula_problems(path: Path) -> list[UncachedFormula]:
     """Each formula cell of an .xlsx/.xlsm file that has no saved value, in sheet order then row
     order, as (sheet, 1-based row, column letters, formula text such as `=SUM(B2:B13)`).

@@ -24,7 +24,7 @@ from pipelines.ingest.layouts import locate_cells
 from pipelines.ingest.long_csv import locate_long_csv
 from pipelines.ingest.normalize import normalize_cells
 from pipelines.ingest.readers import TEXT_FORMATS, FileProblem, file_format, read_sheets
-from pipelines.ingest.records import ParsedFile
+from pipelines.ingest.results import ParsedFile
 from pipelines.ingest.text import normalize
 from pipelines.sql import execute_sql
 from pipelines.workspace import Workspace

@@ -20,7 +20,7 @@ from pipelines.ingest.cells import DATE_MARK
 from pipelines.ingest.layouts import AnyLayoutSource
 from pipelines.ingest.matching import SiteResolver, is_total_label
 from pipelines.ingest.periods import PeriodProblem, parse_day, parse_period, to_period
-from pipelines.ingest.records import ParsedFile
+from pipelines.ingest.results import ParsedFile
 from pipelines.ingest.text import normalize
 from pipelines.ingest.values import MISSING_MARKERS, ValueProblem, parse_number
 from pipelines.sql import execute_sql

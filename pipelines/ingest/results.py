@@ -1,4 +1,4 @@
-"""What parsing a file produces: observations with lineage, rejections and warnings."""
+"""What parsing one file produces: observations with lineage, rejections and warnings."""
 
 import datetime as dt
 from dataclasses import dataclass, field
