@@ -1,6 +1,7 @@
 -- Transaction lines aggregated to one value per site, period and KPI, as client.yaml says for
 -- each KPI (`aggregations`: sum, mean or count). The place kept is the KPI's first line.
-create or replace temp table new_observations as
+-- `new_observations` stays a view, over this small table, whatever the layout.
+create or replace temp table aggregated_records as
 select
     p.site,
     p.period_start,
@@ -19,4 +20,7 @@ from parsed_cells as p
 inner join aggregations as a using (kpi)
 where not p.unparsed
 group by p.site, p.period_start, p.kpi
-order by min(p.seq)
+order by min(p.seq);
+
+create or replace temp view new_observations as
+select * from aggregated_records;

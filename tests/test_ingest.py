@@ -307,3 +307,22 @@ def test_records_dates_are_read_as_configured_never_month_first(tmp_path: Path) 
         "line 2, column A: expected a date written like 31/01/2025, got '2025-01-31'",
         "line 3, column A: '01/31/2025' is not a valid date (read day first)",
     ]
+
+
+def test_files_of_different_layouts_parse_one_after_another_on_one_connection(
+    tmp_path: Path,
+) -> None:
+    import duckdb
+
+    records = tmp_path / "commandes.csv"
+    records.write_text("Date;Entrepôt;Quantité\n02/01/2025;Lyon;10\n")
+    export = tmp_path / "export.csv"
+    export.write_text("Site;Semaine;Indicateur;Valeur\nLyon;2025-S01;COLIS_EXP;7\n")
+    config = client(erp=RECORDS, wms={**LONG, "encoding": "auto"})
+    con = duckdb.connect()
+    counts = []
+    for path, source in ((records, "erp"), (export, "wms"), (records, "erp")):
+        parsed = parse_file(path, path.name, source, config, TODAY, con)
+        assert parsed.rejections == []
+        counts.append(len(parsed.observations))
+    assert counts == [2, 1, 2]

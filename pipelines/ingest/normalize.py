@@ -51,32 +51,41 @@ def normalize_cells(
     locale = source.locale or config.language
     execute_sql(con, "create_cells")
     keys = [_Key(*row) for row in execute_sql(con, "select_cell_keys").fetchall()]
-    con.register("site_map", _site_map(config, keys, parsed))
     date_format = source.date_format if isinstance(source, RecordsSource) else None
-    con.register("period_map", _period_map(keys, grain, date_format, today, parsed))
-    con.register("kpi_map", _kpi_map(source, keys, parsed))
-    execute_sql(
-        con,
-        "create_parsed_cells",
-        {
-            "missing_markers": sorted(MISSING_MARKERS),
-            "fraction": source.percent_cells == "fraction",
-            "locale": locale,
-            "decimal": "," if locale == "fr" else ".",
-            "grain": grain,
-        },
-    )
-    _explain_unparsed(con, locale, source, parsed)
+    maps = {
+        "site_map": _site_map(config, keys, parsed),
+        "period_map": _period_map(keys, grain, date_format, today, parsed),
+        "kpi_map": _kpi_map(source, keys, parsed),
+    }
     if isinstance(source, RecordsSource):
-        aggregations = [(kpi, measure.agg) for kpi, measure in source.measures.items()]
-        con.register("aggregations", pd.DataFrame(aggregations, columns=["kpi", "agg"]))
-        execute_sql(con, "create_new_observations_from_records")
-        return
-    if _reject_conflicts(con, parsed):
-        execute_sql(con, "delete_repeated_cells")
-    execute_sql(con, "create_new_observations")
-    for name in ("site_map", "period_map", "kpi_map"):
-        con.unregister(name)
+        maps["aggregations"] = pd.DataFrame(
+            [(kpi, measure.agg) for kpi, measure in source.measures.items()],
+            columns=["kpi", "agg"],
+        )
+    for name, frame in maps.items():
+        con.register(name, frame)
+    try:
+        execute_sql(
+            con,
+            "create_parsed_cells",
+            {
+                "missing_markers": sorted(MISSING_MARKERS),
+                "fraction": source.percent_cells == "fraction",
+                "locale": locale,
+                "decimal": "," if locale == "fr" else ".",
+                "grain": grain,
+            },
+        )
+        _explain_unparsed(con, locale, source, parsed)
+        if isinstance(source, RecordsSource):
+            execute_sql(con, "create_new_observations_from_records")
+        else:
+            if _reject_conflicts(con, parsed):
+                execute_sql(con, "delete_repeated_cells")
+            execute_sql(con, "create_new_observations")
+    finally:
+        for name in maps:
+            con.unregister(name)
 
 
 def _site_map(config: ClientConfig, keys: list[_Key], parsed: ParsedFile) -> pd.DataFrame:
