@@ -1,10 +1,10 @@
--- Each distinct site, period and KPI key of the cells, on how many rows (or lines) it appears and
+-- Each distinct site, period and KPI key of the cells, how many cells carry it and
 -- the first place where it is written: the keys are few, so Python interprets them one by one.
 select
     'site' as kind,
     site_key as key,
     null::integer as year_hint,
-    count(distinct "row") as cells,
+    count(*) as cells,
     arg_min(sheet, seq) as sheet,
     arg_min("row", seq) as "row",
     arg_min(coalesce(site_column, "column"), seq) as "column"
@@ -15,7 +15,7 @@ select
     'period',
     period_key,
     year_hint,
-    count(distinct "row"),
+    count(*),
     arg_min(sheet, seq),
     arg_min(coalesce(period_row, "row"), seq),
     arg_min(coalesce(period_column, "column"), seq)
@@ -26,7 +26,7 @@ select
     'kpi',
     kpi_key,
     null,
-    count(distinct "row"),
+    count(*),
     arg_min(sheet, seq),
     arg_min("row", seq),
     arg_min("column", seq)

@@ -326,3 +326,16 @@ def test_files_of_different_layouts_parse_one_after_another_on_one_connection(
         assert parsed.rejections == []
         counts.append(len(parsed.observations))
     assert counts == [2, 1, 2]
+
+
+def test_a_problem_repeated_on_many_lines_is_told_once_with_its_count(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "Site;Semaine;Indicateur;Valeur\n"
+        + "".join(f"Paris;2024-S0{week};COLIS_EXP;{week}\n" for week in (1, 2, 3))
+        + "Lyon;2024-S01;COLIS_EXP;4\n"
+    )
+    parsed = parse_file(path, path.name, "wms", client(wms={**LONG, "encoding": "auto"}), TODAY)
+    assert len(parsed.rejections) == 1
+    assert parsed.rejections[0].location() == "line 2, column A"
+    assert parsed.rejections[0].message.endswith("(3 lines, the first shown)")

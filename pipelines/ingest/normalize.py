@@ -220,9 +220,12 @@ def _reject_conflicts(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> boo
 
 
 def _reject_key(parsed: ParsedFile, key: _Key, value: str | None, rule: str, message: str) -> None:
-    if key.cells > 1:
-        lines = "rows" if key.sheet is not None else "lines"
-        message += f" ({key.cells} {lines}, the first shown)"
+    """Reject a key at its first place, saying on how many rows it appears when more than one."""
+    if key.cells > 1 and parsed.con is not None:
+        params = {"kind": key.kind, "key": key.key}
+        ((rows,),) = execute_sql(parsed.con, "count_key_rows", params).fetchall()
+        if rows > 1:
+            message += f" ({rows} {'rows' if key.sheet is not None else 'lines'}, the first shown)"
     parsed.reject(key.sheet, key.row, key.column, value, rule, message)
 
 
