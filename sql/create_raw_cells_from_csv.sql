@@ -1,4 +1,4 @@
--- The cells of a long CSV export, read by DuckDB straight from the file (UTF-8), one per line:
+-- The cells of a long CSV export, read by DuckDB straight from the file (UTF-8 or latin-1):
 -- site, period, indicator and value columns as the header named them, lines numbered.
 -- {site}, {period}, {indicator} and {value} are the columns' generated names (c0, c1, ...).
 create or replace temp table raw_cells as
@@ -9,6 +9,7 @@ with numbered as (
     from read_csv(
         $path,
         delim = $delimiter,
+        encoding = $encoding,
         header = false,
         skip = $skip,
         names = $names,

@@ -29,10 +29,12 @@ _DELIMITERS = {";": ";", ",": ",", "tab": "\t"}
 
 
 @dataclass(frozen=True)
-class Utf8Text:
-    """A text file as UTF-8 on disk, with what its bytes say about its lines."""
+class CheckedText:
+    """A text file whose bytes fit their encoding, as DuckDB can read it (`path` in
+    `encoding`), with what its bytes say about its lines."""
 
     path: Path
+    encoding: str
     head: str
     lines: int
     has_blank_lines: bool
@@ -43,7 +45,7 @@ def locate_long_csv(
 ) -> bool:
     """Fill the temp table `raw_cells` from a long CSV; False when the slower, exact reader
     must be used instead. Raises `FileProblem` for bytes that are not in their encoding."""
-    text = to_utf8(path, source.encoding, work_dir)
+    text = checked_text(path, source.encoding, work_dir)
     if text.has_blank_lines or '"' in text.head:
         return False
     delimiter = _DELIMITERS.get(source.delimiter) or sniff_delimiter(text.head)
@@ -65,6 +67,7 @@ def locate_long_csv(
             "create_raw_cells_from_csv",
             {
                 "path": str(text.path),
+                "encoding": text.encoding,
                 "delimiter": delimiter,
                 "skip": header_index + 1,
                 "names": [f"c{index}" for index in range(width)],
@@ -84,26 +87,28 @@ def locate_long_csv(
     return True
 
 
-def to_utf8(path: Path, encoding: str, work_dir: Path) -> Utf8Text:
-    """Check a text file's bytes block by block and give it as UTF-8 (a copy in `work_dir`
-    when it is not UTF-8 already). A byte that does not fit names its line."""
+def checked_text(path: Path, encoding: str, work_dir: Path) -> CheckedText:
+    """Check a text file's bytes block by block; a byte that does not fit names its line.
+
+    UTF-8, and cp1252 without any of the bytes where it differs from latin-1 (0x80-0x9F: `€`,
+    `’`, `œ`), are read by DuckDB as they are; other cp1252 files are copied as UTF-8 into
+    `work_dir`, block by block.
+    """
     if encoding != "auto":
-        return _convert(path, encoding, work_dir, declared=True)
+        return _check(path, encoding, work_dir, declared=True)
     try:
-        return _convert(path, "utf-8", work_dir, declared=False)
+        return _check(path, "utf-8", work_dir, declared=False)
     except FileProblem:
-        return _convert(path, "cp1252", work_dir, declared=False)
+        return _check(path, "cp1252", work_dir, declared=False)
 
 
-def _convert(path: Path, encoding: str, work_dir: Path, declared: bool) -> Utf8Text:
+def _check(path: Path, encoding: str, work_dir: Path, declared: bool) -> CheckedText:
     decoder = codecs.getincrementaldecoder("utf-8-sig" if encoding == "utf-8" else encoding)()
     utf8_check = codecs.getincrementaldecoder("utf-8")()
-    must_copy = encoding != "utf-8"
-    target = Path(tempfile.mkstemp(suffix=".csv", dir=work_dir)[1]) if must_copy else path
-    head, lines, blank, previous = "", 0, False, b""
+    head, lines, blank, previous, cp1252_only = "", 0, False, b"", False
     # A file declared cp1252 (or latin-1) whose bytes are UTF-8 would be stored mis-decoded.
     maybe_utf8, first_non_ascii = declared and encoding != "utf-8", 0
-    with path.open("rb") as stream, target.open("wb") if must_copy else io.BytesIO() as out:
+    with path.open("rb") as stream:
         while block := stream.read(BLOCK_BYTES):
             try:
                 text = decoder.decode(block)
@@ -114,23 +119,21 @@ def _convert(path: Path, encoding: str, work_dir: Path, declared: bool) -> Utf8T
                     f"line {line} is not valid {encoding} (byte 0x{block[error.start]:02x})",
                     row=line,
                 ) from None
-            if maybe_utf8 and not block.isascii():
-                if not first_non_ascii:
-                    position = re.search(rb"[\x80-\xff]", block).start()
-                    first_non_ascii = lines + block.count(b"\n", 0, position) + 1
-                try:
-                    utf8_check.decode(block)
-                except UnicodeDecodeError:
-                    maybe_utf8 = False
+            if not block.isascii():
+                cp1252_only = cp1252_only or re.search(rb"[\x80-\x9f]", block) is not None
+                if maybe_utf8:
+                    if not first_non_ascii:
+                        position = re.search(rb"[\x80-\xff]", block).start()
+                        first_non_ascii = lines + block.count(b"\n", 0, position) + 1
+                    try:
+                        utf8_check.decode(block)
+                    except UnicodeDecodeError:
+                        maybe_utf8 = False
             if len(head) < 65536:
                 head += text[: 65536 - len(head)]
             blank = blank or re.search(rb"\n\r?\n", previous + block) is not None
             lines += block.count(b"\n")
             previous = block[-2:]
-            if must_copy:
-                out.write(text.encode("utf-8"))
-        if must_copy:
-            out.write(decoder.decode(b"", final=True).encode("utf-8"))
     if maybe_utf8 and first_non_ascii:
         raise FileProblem(
             "encoding_mismatch",
@@ -140,4 +143,17 @@ def _convert(path: Path, encoding: str, work_dir: Path, declared: bool) -> Utf8T
         )
     if previous and not previous.endswith(b"\n"):
         lines += 1
-    return Utf8Text(target, head, lines, blank)
+    if encoding == "utf-8" or not cp1252_only:
+        return CheckedText(path, "utf-8" if encoding == "utf-8" else "latin-1", head, lines, blank)
+    return CheckedText(_utf8_copy(path, encoding, work_dir), "utf-8", head, lines, blank)
+
+
+def _utf8_copy(path: Path, encoding: str, work_dir: Path) -> Path:
+    """The file re-encoded as UTF-8 in `work_dir`, block by block (bounded memory)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    target = Path(tempfile.mkstemp(suffix=".csv", dir=work_dir)[1])
+    with path.open("rb") as stream, target.open("wb") as out:
+        while block := stream.read(BLOCK_BYTES):
+            out.write(decoder.decode(block).encode("utf-8"))
+        out.write(decoder.decode(b"", final=True).encode("utf-8"))
+    return target
