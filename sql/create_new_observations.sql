@@ -1,6 +1,7 @@
--- The values of the file, ready to store, in file order (a view: nothing is copied).
+-- The values of the file, ready to store (a view: nothing is copied; `seq` keeps file order).
 create or replace temp view new_observations as
 select
+    seq,
     site,
     period_start,
     grain,
@@ -12,4 +13,3 @@ select
     "column"
 from parsed_cells
 where not unparsed
-order by seq

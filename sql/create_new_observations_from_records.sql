@@ -3,6 +3,7 @@
 -- `new_observations` stays a view, over this small table, whatever the layout.
 create or replace temp table aggregated_records as
 select
+    min(p.seq) as seq,
     p.site,
     p.period_start,
     any_value(p.grain) as grain,
@@ -19,8 +20,7 @@ select
 from parsed_cells as p
 inner join aggregations as a using (kpi)
 where not p.unparsed
-group by p.site, p.period_start, p.kpi
-order by min(p.seq);
+group by p.site, p.period_start, p.kpi;
 
 create or replace temp view new_observations as
 select * from aggregated_records;

@@ -339,3 +339,24 @@ def test_a_problem_repeated_on_many_lines_is_told_once_with_its_count(tmp_path: 
     assert len(parsed.rejections) == 1
     assert parsed.rejections[0].location() == "line 2, column A"
     assert parsed.rejections[0].message.endswith("(3 lines, the first shown)")
+
+
+def test_a_formula_saved_without_its_value_rejects_the_file(tmp_path: Path) -> None:
+    path = workbook(
+        tmp_path / "tdb.xlsx",
+        {
+            "Lyon": [
+                ["Mois", "Unités produites", "Heures travaillées"],
+                ["janv. 2024", 10, 100],
+                ["févr. 2024", "=B2*2", 110],  # openpyxl saves the formula, not its value
+            ],
+            "Notes": [["=1+1"]],
+        },
+    )
+    parsed = parse_file(path, "tdb.xlsx", "tdb", client(tdb=SHEETS), TODAY)
+    assert rejection_messages(parsed) == [
+        "sheet 'Lyon', row 3, column B: formula '=B2*2' has no saved value (the file was "
+        "written by a tool that does not compute formulas): open it in Excel and save it again, "
+        "or send values"
+    ]
+    assert [r.rule for r in parsed.rejections] == ["uncached_formula"]

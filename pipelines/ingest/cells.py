@@ -52,6 +52,9 @@ class RawCells:
 
     _runs: list[dict[str, object]] = field(default_factory=list)
     _length: int = 0
+    blank_cells: int = 0
+    """Located value cells that are empty, kept or not: a formula saved without its value reads
+    as one, so only a file with blanks needs its formulas checked."""
 
     def __len__(self) -> int:
         return self._length
@@ -77,6 +80,7 @@ class RawCells:
         are written when that is not the cell's own row or column (a finance pack's header).
         `keep` selects the cells to take (and their per-cell keys)."""
         values = np.asarray(cells, dtype=object)
+        self.blank_cells += int(np.count_nonzero(blank_mask(values)))
         if keep is not None:
             values = values[keep]
             rows, column, site_key, period_key, kpi_key, year_hint, period_column = (
@@ -132,6 +136,14 @@ def key_text(cell: object) -> str | None:
     if isinstance(cell, float) and cell.is_integer():
         return str(int(cell))
     return str(cell)
+
+
+def key_texts(values: np.ndarray) -> list[str | None]:
+    """`key_text` of each cell of a column; a column of spreadsheet dates in one numpy step."""
+    kinds = np.fromiter(map(type, values), dtype=object, count=len(values))
+    if len(values) and (np.equal(kinds, dt.date) | np.equal(kinds, dt.datetime)).all():
+        return values.astype("datetime64[D]").astype(str).tolist()
+    return [key_text(cell) for cell in values]
 
 
 def split_cells(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipelines.config.model import LongSource, RecordsSource, SheetPerSiteSource, WideSource
-from pipelines.ingest.cells import RawCells, blank_mask, key_text
+from pipelines.ingest.cells import RawCells, blank_mask, key_text, key_texts
 from pipelines.ingest.matching import HEADER_SEARCH_ROWS, find_header, is_blank, is_total_label
 from pipelines.ingest.periods import PeriodProblem, parse_period
 from pipelines.ingest.readers import Cell, Sheet
@@ -62,7 +62,7 @@ def _sheet_per_site(
     # A row without any value (a period not filled in yet, a footnote) is not data.
     keep = ~blank_mask(data[:, list(columns.values())]).all(axis=1)
     rows = _row_numbers(sheet, header_index)
-    periods = [key_text(cell) for cell in data[:, period_column]]
+    periods = key_texts(data[:, period_column])
     for kpi, column in columns.items():
         cells.add_run(
             data[:, column],
@@ -99,11 +99,11 @@ def _long(source: LongSource, sheet: Sheet, cells: RawCells, warnings: list[str]
         rows=_row_numbers(sheet, header_index),
         column=column_letter(columns["value"]),
         sheet=sheet.name,
-        site_key=[key_text(cell) for cell in data[:, columns["site"]]],
+        site_key=key_texts(data[:, columns["site"]]),
         site_column=column_letter(columns["site"]),
-        period_key=[key_text(cell) for cell in data[:, columns["period"]]],
+        period_key=key_texts(data[:, columns["period"]]),
         period_column=column_letter(columns["period"]),
-        kpi_key=[key_text(cell) for cell in data[:, columns["indicator"]]],
+        kpi_key=key_texts(data[:, columns["indicator"]]),
     )
     return True
 
@@ -169,8 +169,8 @@ def _records(source: RecordsSource, sheet: Sheet, cells: RawCells, warnings: lis
     keys = data[:, [columns["site"], columns["date"]]]
     keep = ~blank_mask(keys).all(axis=1)  # a line without site or date is not a transaction
     rows = np.asarray(_row_numbers(sheet, header_index))
-    sites = [key_text(cell) for cell in data[:, columns["site"]]]
-    dates = [key_text(cell) for cell in data[:, columns["date"]]]
+    sites = key_texts(data[:, columns["site"]])
+    dates = key_texts(data[:, columns["date"]])
     for kpi, measure in source.measures.items():
         if measure.agg == "count":
             column, values = columns["date"], np.ones(len(data), dtype=object)

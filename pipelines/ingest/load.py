@@ -112,10 +112,11 @@ def parse_file(
     except FileProblem as problem:
         parsed.reject(None, problem.row, None, None, problem.rule, str(problem))
         return parsed
-    if fmt in ("xlsx", "xlsm"):
-        _reject_uncached_formulas(path, source.skip_sheets, parsed)
     cells = RawCells()
-    if not locate_cells(sheets, source, cells, parsed.warnings):
+    located = locate_cells(sheets, source, cells, parsed.warnings)
+    if fmt in ("xlsx", "xlsm") and (cells.blank_cells or not located):
+        _reject_uncached_formulas(path, source.skip_sheets, parsed)
+    if not located:
         parsed.reject(
             None,
             None,
