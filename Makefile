@@ -13,6 +13,10 @@ export CAP_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CAP_HOME)/dagster
 export DAGSTER_DISABLE_TELEMETRY := 1
 export UV_PYTHON_DOWNLOADS := never
+# Compile the packages' bytecode once at install: where PYTHONDONTWRITEBYTECODE is set, every
+# process would otherwise recompile Dagster, pandas and Great Expectations on import (4 s -> 1.5 s
+# for the Definitions here).
+export UV_COMPILE_BYTECODE := 1
 
 # Debian packages the test suite uses, installed by `make test` when missing.
 DEBIAN_PACKAGES :=
