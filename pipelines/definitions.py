@@ -7,12 +7,22 @@ from pipelines.defs.ingest.assets import kpi_observations, raw_files
 from pipelines.defs.jobs import client_pipeline
 from pipelines.defs.kpis.assets import kpi_values
 from pipelines.defs.loggers import cap_progress
+from pipelines.defs.quality.checks import (
+    kpi_observations_pass_delivery_rules,
+    kpi_values_are_fresh,
+    kpi_values_have_no_outliers,
+)
 from pipelines.defs.resources import CapWorkspace
 from pipelines.defs.schedules import nightly_0200_paris
 from pipelines.defs.sensors import client_inbox_sensor
 
 defs = dg.Definitions(
     assets=[raw_files, kpi_observations, kpi_values],
+    asset_checks=[
+        kpi_observations_pass_delivery_rules,
+        kpi_values_have_no_outliers,
+        kpi_values_are_fresh,
+    ],
     jobs=[client_pipeline],
     schedules=[nightly_0200_paris],
     sensors=[client_inbox_sensor],

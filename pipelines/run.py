@@ -97,6 +97,11 @@ def _run_client(
             evaluation = event.asset_check_evaluation_data
             if not evaluation.passed:
                 outcome.checks_failed.append(evaluation.check_name)
+                if evaluation.severity == dg.AssetCheckSeverity.ERROR and outcome.error is None:
+                    quarantined = evaluation.metadata.get("deliveries_quarantined")
+                    outcome.error = f"blocking check {evaluation.check_name} failed" + (
+                        f"; quarantined: {quarantined.value}" if quarantined else ""
+                    )
         elif event.event_type_value == "STEP_FAILURE" and outcome.error is None:
             outcome.error = f"{event.step_key}: {_root_cause(event.step_failure_data.error)}"
     if outcome.error:

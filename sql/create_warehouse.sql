@@ -8,9 +8,11 @@ create table if not exists files (
     source varchar,
     received_at timestamp not null,
     delivered_at timestamp not null,
-    status varchar not null check (status in ('received', 'loaded', 'rejected', 'duplicate')),
+    status varchar not null
+        check (status in ('received', 'loaded', 'rejected', 'duplicate', 'quarantined')),
     message varchar,
     values_stored integer,
+    validated_at timestamp,
     primary key (sha256, original_name)
 );
 
@@ -39,6 +41,8 @@ create table if not exists rejections (
     message varchar not null
 );
 
+-- Current values come from loaded deliveries only: a delivery quarantined by a blocking check
+-- leaves the values as they were before it.
 create or replace view kpi_values as
 select
     client,
@@ -54,6 +58,7 @@ select
     "column",
     delivered_at
 from kpi_observations
+where file_sha256 in (select sha256 from files where status = 'loaded')
 qualify row_number() over (
     partition by client, site, period_start, grain, kpi
     order by delivered_at desc, file_sha256 desc

@@ -19,7 +19,12 @@ def test_assets_checks_schedules_and_sensors() -> None:
     assets = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
     assert assets == {"raw_files", "kpi_observations", "kpi_values"}
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
-    assert checks == {"kpi_observations_all_files_accepted"}
+    assert checks == {
+        "kpi_observations_all_files_accepted",
+        "kpi_observations_pass_delivery_rules",
+        "kpi_values_have_no_outliers",
+        "kpi_values_are_fresh",
+    }
     assert {schedule.name for schedule in repository.schedule_defs} == {"nightly_0200_paris"}
     assert {sensor.name for sensor in repository.sensor_defs} == {"client_inbox_sensor"}
 
@@ -32,6 +37,19 @@ def test_every_asset_says_what_it_is_for_the_ui() -> None:
         assert node.owners == ["team:consulting"], key
         assert node.kinds, key
         assert node.group_name in {"ingest", "kpis"}, key
+
+
+def test_only_the_delivery_rules_block() -> None:
+    checks = {check.name: check for check in defs.get_repository_def().asset_graph.asset_check_keys}
+    specs = {
+        spec.name: spec
+        for assets_def in defs.get_repository_def().asset_graph.assets_defs
+        for spec in assets_def.check_specs
+    }
+    assert set(specs) == set(checks)
+    assert {name for name, spec in specs.items() if spec.blocking} == {
+        "kpi_observations_pass_delivery_rules"
+    }
 
 
 def test_nightly_schedule_runs_at_two_in_paris() -> None:

@@ -130,7 +130,8 @@ def test_a_broken_client_fails_alone(demo_home: Path, first_run: tuple[int, str]
     rows = {line.split()[0]: line.split() for line in text.splitlines() if line[:1].isalpha()}
     assert rows["zz-broken"][1] == "FAILED"
     assert rows["helios-services"][1:5] == ["ok", "0", "1", "0"]
-    assert rows["helios-services"][5] == "1"  # the warning check failed, the run did not
+    assert rows["helios-services"][5] == "2"  # two warnings: a file rejected, an outlier
+    assert "! check kpi_observations_all_files_accepted failed (WARN)" in text
     assert rows["menuiseries-rhone"][1] == "ok"
     with duckdb.connect(
         str(demo_home / "warehouse" / "helios-services.duckdb"), read_only=True
@@ -141,3 +142,57 @@ def test_a_broken_client_fails_alone(demo_home: Path, first_run: tuple[int, str]
     assert message == (
         "whole file: the file is named .xlsx but its content is text (a CSV or TXT export?)"
     )
+
+
+def test_a_delivery_failing_a_blocking_check_stops_that_client_only(
+    demo_home: Path, first_run: tuple[int, str]
+) -> None:
+    """A restated finance pack with a 250 % gross margin: quarantined, values unchanged."""
+    warehouse = demo_home / "warehouse" / "helios-services.duckdb"
+    query = "select value from kpi_values where site = 'Paris' and kpi = 'gross_margin_pct' "
+    query += "and period_start = '2026-01-01'"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        before = con.execute(query).fetchall()
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Paris"
+    sheet.append([None, "FY2026"])
+    sheet.append([None, "Jan", "Feb"])
+    sheet.append(["Gross margin %", 2.5, 0.5])
+    path = demo_home / "clients" / "helios-services" / "inbox" / "Finance pack FY2026 restated.xlsx"
+    book.save(path)
+    output = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(output):
+            code = run_clients(Workspace(demo_home))
+    finally:
+        path.unlink()
+    text = output.getvalue()
+    rows = {line.split()[0]: line.split() for line in text.splitlines() if line[:1].isalpha()}
+    assert code == 1, text  # the client's run failed: the consultant is told (run failure)
+    assert rows["helios-services"][1:4] == ["FAILED", "1", "0"]
+    assert (
+        "error: blocking check kpi_observations_pass_delivery_rules failed; "
+        "quarantined: Finance pack FY2026 restated.xlsx" in text
+    )
+    assert rows["menuiseries-rhone"][1] == "ok"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        after = con.execute(query).fetchall()
+        status = con.execute(
+            "select status, message from files "
+            "where original_name = 'Finance pack FY2026 restated.xlsx'"
+        ).fetchall()
+    assert after == before
+    assert status[0][0] == "quarantined"
+    assert "gross_margin_pct between -100 and 100 (1 values)" in status[0][1]
+    instance = dg.DagsterInstance.get()
+    helios_runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={"dagster/partition": "helios-services"}), limit=1
+    )
+    materialized = instance.get_records_for_run(
+        helios_runs[0].run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    assert sorted(record.event_log_entry.step_key for record in materialized) == [
+        "kpi_observations",
+        "raw_files",
+    ]  # kpi_values, downstream of the blocking check, waited

@@ -227,6 +227,34 @@ class Report(StrictModel):
     recipients: Recipients = Field(default_factory=Recipients)
 
 
+class Bounds(StrictModel):
+    """Plausible values of a KPI for this client, on top of the catalogue's."""
+
+    min: float | None = Field(None, description="Smallest plausible value.")
+    max: float | None = Field(None, description="Largest plausible value.")
+
+
+class Quality(StrictModel):
+    """How the client's deliveries are checked, beyond the rules every client gets."""
+
+    bounds: dict[KpiName, Bounds] = Field(
+        default_factory=dict,
+        description="Extra bounds per KPI: a value outside them blocks the delivery.",
+    )
+    outlier_z: float = Field(
+        5.0,
+        gt=0,
+        description="A value whose robust z-score against the site's own history exceeds this "
+        "is flagged (a warning: a strike or water damage is real).",
+    )
+    late_after_days: int | None = Field(
+        None,
+        gt=0,
+        description="Days after a period's end before the client is late (default: 45 for "
+        "monthly, 14 for weekly).",
+    )
+
+
 class ClientConfig(StrictModel):
     """One client's configuration: `CAP_HOME/clients/<slug>/client.yaml`."""
 
@@ -242,6 +270,7 @@ class ClientConfig(StrictModel):
     sites: list[Site] = Field(description="The client's sites.", min_length=1)
     sources: list[AnySource] = Field(description="The files the client sends.", min_length=1)
     report: Report = Field(default_factory=Report)
+    quality: Quality = Field(default_factory=Quality)
 
     @field_validator("timezone")
     @classmethod

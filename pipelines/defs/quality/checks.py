@@ -1,0 +1,91 @@
+"""Asset checks: Great Expectations suites on new deliveries, and warnings on current values."""
+
+import datetime as dt
+
+import dagster as dg
+
+from pipelines.defs.ingest.assets import kpi_observations
+from pipelines.defs.kpis.assets import kpi_values
+from pipelines.defs.partitions import clients_partitions
+from pipelines.defs.resources import CapWorkspace, client_today
+from pipelines.markdown import markdown_table
+from pipelines.quality.deliveries import check_deliveries, lateness, outliers
+
+
+@dg.asset_check(
+    asset=kpi_observations,
+    blocking=True,
+    partitions_def=clients_partitions,
+    description="New deliveries hold plausible values (bounds per KPI), known sites, the "
+    "client's grain, no future period and one value per site, period and KPI. A delivery that "
+    "fails is quarantined and this client's downstream assets wait; other clients carry on.",
+)
+def kpi_observations_pass_delivery_rules(
+    context: dg.AssetCheckExecutionContext, cap: CapWorkspace
+) -> dg.AssetCheckResult:
+    """Validate the client's new deliveries with Great Expectations; quarantine failures."""
+    slug = context.partition_key
+    config = cap.client_config(slug)
+    with cap.warehouse(slug) as con:
+        result = check_deliveries(
+            cap.workspace, slug, config, con, client_today(config), dt.datetime.now(dt.UTC)
+        )
+    return dg.AssetCheckResult(
+        passed=result.outcome.success,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            **result.outcome.metadata(),
+            "deliveries_checked": len(result.files),
+            "deliveries_quarantined": ", ".join(result.quarantined) or "none",
+        },
+    )
+
+
+@dg.asset_check(
+    asset=kpi_values,
+    partitions_def=clients_partitions,
+    description="No current value is far from the same site's history (robust z-score above "
+    "quality.outlier_z, 5 by default). A warning: a strike or water damage is real.",
+)
+def kpi_values_have_no_outliers(
+    context: dg.AssetCheckExecutionContext, cap: CapWorkspace
+) -> dg.AssetCheckResult:
+    """Flag values far from their site's own history, without blocking anything."""
+    slug = context.partition_key
+    config = cap.client_config(slug)
+    with cap.warehouse(slug, read_only=True) as con:
+        found = outliers(con, config)
+    return dg.AssetCheckResult(
+        passed=found.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "outliers": len(found),
+            "limit": config.quality.outlier_z,
+            "values": dg.MetadataValue.md(markdown_table(found)),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=kpi_values,
+    partitions_def=clients_partitions,
+    description="The latest period is recent for how often the client sends (45 days after a "
+    "month's end, 14 after a week's, or quality.late_after_days). A warning.",
+)
+def kpi_values_are_fresh(
+    context: dg.AssetCheckExecutionContext, cap: CapWorkspace
+) -> dg.AssetCheckResult:
+    """Warn when the client's latest data is older than its cadence allows."""
+    slug = context.partition_key
+    config = cap.client_config(slug)
+    with cap.warehouse(slug, read_only=True) as con:
+        latest, days, allowed = lateness(con, config, client_today(config))
+    return dg.AssetCheckResult(
+        passed=latest is not None and days <= allowed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "latest_period": str(latest) if latest else "none",
+            "days_since_period_end": days,
+            "days_allowed": allowed,
+        },
+    )

@@ -1,0 +1,196 @@
+"""Great Expectations suites built from the KPI catalogue and the client's configuration.
+
+Nothing is written by hand per client: bounds come from each KPI's unit and plausible range
+(plus the client's own `quality.bounds`), sites from `client.yaml`, the grain from its cadence.
+Great Expectations is imported inside the functions that use it: importing it costs seconds, and
+the Dagster code location must load fast.
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from pipelines.catalogue import BASE_KPIS
+from pipelines.config.model import ClientConfig
+from pipelines.markdown import markdown_table
+
+PLACE_COLUMNS = ["file", "sheet", "row", "column", "site", "period_start", "kpi", "value"]
+MAX_ROWS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation: what it checks, in words, and how to build it in Great Expectations."""
+
+    name: str
+    description: str
+    kind: str
+    kwargs: dict[str, object]
+
+
+@dataclass
+class Failure:
+    """A rule that did not hold, and the rows that broke it."""
+
+    rule: Rule
+    rows: pd.DataFrame
+
+
+@dataclass
+class Outcome:
+    """The result of validating a frame against a list of rules."""
+
+    rules: int
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        """True when every rule held."""
+        return not self.failures
+
+    @property
+    def success_percent(self) -> float:
+        """Share of the rules that held, in percent (100 when there was nothing to check)."""
+        return 100.0 if not self.rules else 100.0 * (self.rules - len(self.failures)) / self.rules
+
+    def failing_rows(self) -> pd.DataFrame:
+        """Up to 20 failing rows, each with its place and the rule it broke."""
+        frames = [failure.rows.assign(rule=failure.rule.description) for failure in self.failures]
+        if not frames:
+            return pd.DataFrame(columns=[*PLACE_COLUMNS, "rule"])
+        return pd.concat(frames, ignore_index=True).head(MAX_ROWS_SHOWN)
+
+    def metadata(self) -> dict[str, object]:
+        """Check metadata: success percentage, failing rules, failing rows as markdown."""
+        return {
+            "success_percent": round(self.success_percent, 1),
+            "rules_checked": self.rules,
+            "failing_rules": [failure.rule.description for failure in self.failures],
+            "failing_rows": markdown_table(self.failing_rows()),
+        }
+
+
+def delivery_rules(config: ClientConfig, kpis: set[str], today: dt.date) -> list[Rule]:
+    """The blocking rules for newly delivered values: plausible bounds per KPI, known sites,
+    the client's grain, no period after today, one value per site, period and KPI a file."""
+    rules = [
+        Rule(
+            "sites_known",
+            "site is one of client.yaml's sites",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "site", "value_set": [site.name for site in config.sites]},
+        ),
+        Rule(
+            "grain_is_clients",
+            f"period grain is the client's ({config.grain})",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "grain", "value_set": [config.grain]},
+        ),
+        Rule(
+            "period_starts_its_period",
+            "period_start is the first day of a month or a Monday",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "period_is_aligned", "value_set": [True]},
+        ),
+        Rule(
+            "period_not_in_future",
+            f"period_start is not after today ({today:%Y-%m-%d})",
+            "ExpectColumnValuesToBeBetween",
+            {"column": "period_start", "max_value": pd.Timestamp(today)},
+        ),
+        Rule(
+            "one_value_per_site_period_kpi",
+            "one value per site, period and KPI in a delivery",
+            "ExpectCompoundColumnsToBeUnique",
+            {"column_list": ["file_sha256", "site", "period_start", "kpi"]},
+        ),
+    ]
+    for kpi in sorted(kpis):
+        low, high, strict = _bounds(config, kpi)
+        if low is None and high is None:
+            continue
+        shown = _describe_bounds(low, high, strict)
+        rules.append(
+            Rule(
+                f"{kpi}_within_bounds",
+                f"{kpi} {shown}",
+                "ExpectColumnValuesToBeBetween",
+                {
+                    "column": "value",
+                    "min_value": low,
+                    "max_value": high,
+                    "strict_min": strict,
+                    "row_condition": f'kpi=="{kpi}"',
+                    "condition_parser": "pandas",
+                },
+            )
+        )
+    return rules
+
+
+def validate(frame: pd.DataFrame, rules: list[Rule]) -> Outcome:
+    """Run the rules on a frame with Great Expectations (an ephemeral context, no progress
+    bars) and say which failed, on which rows."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    outcome = Outcome(rules=len(rules))
+    if frame.empty or not rules:
+        return outcome
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (
+        context.data_sources.add_pandas("cap")
+        .add_dataframe_asset("deliveries")
+        .add_batch_definition_whole_dataframe("all")
+    )
+    suite = gx.ExpectationSuite(name="cap")
+    for rule in rules:
+        suite.add_expectation(getattr(gx.expectations, rule.kind)(**rule.kwargs))
+    suite = context.suites.add(suite)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="cap", data=batch, suite=suite)
+    )
+    data = frame.reset_index(drop=True)
+    result = definition.run(
+        batch_parameters={"dataframe": data}, result_format={"result_format": "COMPLETE"}
+    )
+    for rule, expectation in zip(rules, result.results, strict=True):
+        if not expectation.success:
+            indexes = expectation.result.get("unexpected_index_list") or []
+            rows = data.loc[[i for i in indexes if isinstance(i, int)], PLACE_COLUMNS]
+            outcome.failures.append(Failure(rule, rows))
+    return outcome
+
+
+def prepare(frame: pd.DataFrame) -> pd.DataFrame:
+    """Observations as the rules expect them: dates as timestamps, period alignment computed."""
+    data = frame.copy()
+    data["period_start"] = pd.to_datetime(data["period_start"])
+    is_month_start = data["period_start"].dt.day == 1
+    is_monday = data["period_start"].dt.dayofweek == 0
+    data["period_is_aligned"] = (data["grain"].eq("month") & is_month_start) | (
+        data["grain"].eq("week") & is_monday
+    )
+    return data
+
+
+def _bounds(config: ClientConfig, kpi: str) -> tuple[float | None, float | None, bool]:
+    entry = BASE_KPIS[kpi]
+    low, high, strict = entry.min_value, entry.max_value, entry.strictly_positive
+    extra = config.quality.bounds.get(kpi)
+    if extra is not None:
+        low = extra.min if extra.min is not None else low
+        high = extra.max if extra.max is not None else high
+    return low, high, strict
+
+
+def _describe_bounds(low: float | None, high: float | None, strict: bool) -> str:
+    if low is not None and high is not None:
+        return f"between {low:g} and {high:g}"
+    if low is not None:
+        return f"{'>' if strict else '>='} {low:g}"
+    return f"<= {high:g}"

@@ -1,0 +1,207 @@
+"""Validation rules (Great Expectations), delivery quarantine, outliers and freshness."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.config.model import ClientConfig
+from pipelines.ingest.archive import archive_inbox
+from pipelines.ingest.load import load_received
+from pipelines.quality.deliveries import check_deliveries, lateness, outliers
+from pipelines.quality.expectations import delivery_rules, prepare, validate
+from pipelines.warehouse import open_warehouse
+from pipelines.workspace import Workspace
+
+TODAY = dt.date(2026, 11, 26)
+CONFIG = ClientConfig.model_validate(
+    {
+        "name": "Quality",
+        "cadence": "monthly",
+        "go_live": "2025-01-01",
+        "sites": [{"name": "Lyon"}, {"name": "Vénissieux"}],
+        "sources": [
+            {
+                "name": "export",
+                "pattern": "*.csv",
+                "layout": "long",
+                "grain": "month",
+                "site": "Site",
+                "period": "Mois",
+                "indicator": "Indicateur",
+                "value": "Valeur",
+                "indicators": {
+                    "HEURES": "hours_worked",
+                    "TX": "service_level_pct",
+                    "CA": "revenue_eur",
+                },
+            }
+        ],
+        "quality": {"bounds": {"hours_worked": {"max": 10000}}},
+    }
+)
+
+
+def observations(**changes: object) -> pd.DataFrame:
+    rows = [
+        ("Lyon", "2026-01-01", "month", "hours_worked", 1200.0, 2),
+        ("Lyon", "2026-01-01", "month", "service_level_pct", 97.5, 3),
+        ("Vénissieux", "2026-02-01", "month", "revenue_eur", 50000.0, 4),
+    ]
+    frame = pd.DataFrame(rows, columns=["site", "period_start", "grain", "kpi", "value", "row"])
+    frame = frame.assign(file="export.csv", file_sha256="abc", sheet=None, column="D")
+    frame["period_start"] = pd.to_datetime(frame["period_start"]).dt.date
+    for column, value in changes.items():
+        frame.loc[0, column] = value
+    return frame
+
+
+def run_rules(frame: pd.DataFrame):
+    return validate(prepare(frame), delivery_rules(CONFIG, set(frame["kpi"]), TODAY))
+
+
+def test_a_good_delivery_passes_every_rule() -> None:
+    outcome = run_rules(observations())
+    assert outcome.success
+    assert outcome.metadata()["success_percent"] == 100.0
+    assert outcome.metadata()["rules_checked"] == 8
+
+
+@pytest.mark.parametrize(
+    ("changes", "rule"),
+    [
+        ({"site": "Paris"}, "site is one of client.yaml's sites"),
+        ({"grain": "week", "period_start": dt.date(2026, 1, 5)}, "period grain is the client's"),
+        ({"period_start": dt.date(2026, 1, 15)}, "period_start is the first day of a month"),
+        ({"period_start": dt.date(2027, 1, 1)}, "period_start is not after today (2026-11-26)"),
+        ({"value": -5.0}, "hours_worked between 0 and 10000"),
+        ({"value": 12000.0}, "hours_worked between 0 and 10000"),
+        (
+            {"kpi": "service_level_pct", "value": 120.0, "period_start": dt.date(2026, 3, 1)},
+            "service_level_pct between 0 and 100",
+        ),
+        ({"kpi": "revenue_eur", "value": 0.0}, "revenue_eur > 0"),
+    ],
+)
+def test_each_rule_fails_on_the_row_that_breaks_it(changes: dict, rule: str) -> None:
+    outcome = run_rules(observations(**changes))
+    assert not outcome.success
+    assert [failure.rule.description for failure in outcome.failures] == [
+        next(
+            r.description
+            for r in delivery_rules(
+                CONFIG, {"hours_worked", "service_level_pct", "revenue_eur"}, TODAY
+            )
+            if r.description.startswith(rule)
+        )
+    ]
+    rows = outcome.failing_rows()
+    assert rows[["file", "row", "column"]].values.tolist() == [["export.csv", 2, "D"]]
+    metadata = outcome.metadata()
+    expected = 100 * (outcome.rules - 1) / outcome.rules
+    assert metadata["success_percent"] == pytest.approx(expected, abs=0.1)
+    assert "| export.csv |" in metadata["failing_rows"]
+
+
+def test_the_same_value_twice_in_a_delivery_fails() -> None:
+    frame = pd.concat([observations(), observations().head(1)], ignore_index=True)
+    outcome = run_rules(frame)
+    assert [f.rule.name for f in outcome.failures] == ["one_value_per_site_period_kpi"]
+    assert len(outcome.failures[0].rows) == 2
+
+
+def deliver(workspace: Workspace, name: str, body: str, day: int) -> None:
+    path = workspace.inbox("q") / name
+    path.write_text("Site;Mois;Indicateur;Valeur\n" + body, encoding="utf-8")
+    import os
+
+    stamp = dt.datetime(2026, 10, day, tzinfo=dt.UTC).timestamp()
+    os.utime(path, (stamp, stamp))
+
+
+def current(con) -> dict:
+    rows = con.execute("select site, period_start, kpi, value from kpi_values").fetchall()
+    return {(site, str(period), kpi): value for site, period, kpi, value in rows}
+
+
+def test_a_bad_delivery_after_a_good_one_leaves_current_values_as_they_were(
+    tmp_path: Path,
+) -> None:
+    workspace = Workspace(tmp_path)
+    workspace.ensure()
+    workspace.inbox("q").mkdir(parents=True)
+    now = dt.datetime(2026, 11, 26, 2, 0)
+    with open_warehouse(workspace.warehouse("q")) as con:
+        deliver(workspace, "good.csv", "Lyon;2026-01;HEURES;1200\nLyon;2026-01;TX;97\n", 1)
+        archive_inbox(workspace, "q", CONFIG, con, now)
+        load_received(workspace, "q", CONFIG, con, TODAY)
+        first = check_deliveries(workspace, "q", CONFIG, con, TODAY, now)
+        before = current(con)
+        deliver(workspace, "restated.csv", "Lyon;2026-01;HEURES;1300\nLyon;2026-01;TX;140\n", 2)
+        archive_inbox(workspace, "q", CONFIG, con, now)
+        load_received(workspace, "q", CONFIG, con, TODAY)
+        assert current(con)[("Lyon", "2026-01-01", "hours_worked")] == 1300.0  # not checked yet
+        second = check_deliveries(workspace, "q", CONFIG, con, TODAY, now)
+        after = current(con)
+        statuses = dict(con.execute("select original_name, status from files").fetchall())
+    assert first.outcome.success and first.quarantined == []
+    assert not second.outcome.success
+    assert second.quarantined == ["restated.csv"]
+    assert (
+        after
+        == before
+        == {
+            ("Lyon", "2026-01-01", "hours_worked"): 1200.0,
+            ("Lyon", "2026-01-01", "service_level_pct"): 97.0,
+        }
+    )
+    assert statuses == {"good.csv": "loaded", "restated.csv": "quarantined"}
+    reasons = list(workspace.quarantine("q").glob("*.reason.json"))
+    reason = json.loads(reasons[0].read_text())
+    assert reason["file"] == "restated.csv"
+    assert "service_level_pct between 0 and 100" in reason["message"]
+    assert reason["failing_rows"][0]["row"] == 3
+
+
+def test_outliers_flag_a_strike_not_a_yearly_season(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path)
+    workspace.ensure()
+    workspace.inbox("q").mkdir(parents=True)
+    lines = []
+    for year in (2023, 2024, 2025):
+        for month in range(1, 13):
+            hours = 1000 + (month * year) % 7 - (400 if month == 8 else 0)  # August holidays
+            if (year, month) == (2024, 3):
+                hours = 300  # a strike
+            lines.append(f"Lyon;{year}-{month:02d};HEURES;{hours}\n")
+    deliver(workspace, "history.csv", "".join(lines), 1)
+    with open_warehouse(workspace.warehouse("q")) as con:
+        archive_inbox(workspace, "q", CONFIG, con, dt.datetime(2026, 11, 26))
+        load_received(workspace, "q", CONFIG, con, TODAY)
+        found = outliers(con, CONFIG)
+    assert found[["site", "period_start", "kpi", "value"]].values.tolist() == [
+        ["Lyon", pd.Timestamp(2024, 3, 1), "hours_worked", 300.0]
+    ]
+    assert found["file"].tolist() == ["history.csv"]
+
+
+@pytest.mark.parametrize(
+    ("latest", "today", "late"),
+    [("2026-09", dt.date(2026, 11, 26), True), ("2026-10", dt.date(2026, 11, 26), False)],
+)
+def test_freshness_follows_the_cadence(
+    tmp_path: Path, latest: str, today: dt.date, late: bool
+) -> None:
+    workspace = Workspace(tmp_path)
+    workspace.ensure()
+    workspace.inbox("q").mkdir(parents=True)
+    deliver(workspace, "export.csv", f"Lyon;{latest};HEURES;1000\n", 1)
+    with open_warehouse(workspace.warehouse("q")) as con:
+        archive_inbox(workspace, "q", CONFIG, con, dt.datetime(2026, 11, 26))
+        load_received(workspace, "q", CONFIG, con, today)
+        period, days, allowed = lateness(con, CONFIG, today)
+    assert period == dt.date.fromisoformat(f"{latest}-01")
+    assert allowed == 45
+    assert (days > allowed) is late
