@@ -9,6 +9,7 @@ from pipelines.defs.kpis.assets import kpi_values
 from pipelines.defs.loggers import cap_progress
 from pipelines.defs.quality.checks import (
     kpi_observations_pass_delivery_rules,
+    kpi_values_are_complete,
     kpi_values_are_fresh,
     kpi_values_have_no_outliers,
 )
@@ -22,6 +23,7 @@ defs = dg.Definitions(
         kpi_observations_pass_delivery_rules,
         kpi_values_have_no_outliers,
         kpi_values_are_fresh,
+        kpi_values_are_complete,
     ],
     jobs=[client_pipeline],
     schedules=[nightly_0200_paris],

@@ -42,7 +42,10 @@ select
     round(s.robust_z, 1) as robust_z
 from scored as s
 left join (
-    select sha256, min(original_name) as original_name from files group by sha256
+    select sha256, min(original_name) as original_name
+    from files
+    where status <> 'duplicate'
+    group by sha256
 ) as f on f.sha256 = s.file_sha256
 where abs(s.robust_z) > $limit
 order by abs(s.robust_z) desc

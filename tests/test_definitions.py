@@ -24,6 +24,7 @@ def test_assets_checks_schedules_and_sensors() -> None:
         "kpi_observations_pass_delivery_rules",
         "kpi_values_have_no_outliers",
         "kpi_values_are_fresh",
+        "kpi_values_are_complete",
     }
     assert {schedule.name for schedule in repository.schedule_defs} == {"nightly_0200_paris"}
     assert {sensor.name for sensor in repository.sensor_defs} == {"client_inbox_sensor"}

@@ -10,8 +10,9 @@ import pytest
 from pipelines.config.model import ClientConfig
 from pipelines.ingest.archive import archive_inbox
 from pipelines.ingest.load import load_received
-from pipelines.quality.deliveries import check_deliveries, lateness, outliers
+from pipelines.quality.deliveries import check_deliveries, lateness, missing_values, outliers
 from pipelines.quality.expectations import delivery_rules, prepare, validate
+from pipelines.quality.page import write_quality_page
 from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
 
@@ -145,6 +146,7 @@ def test_a_bad_delivery_after_a_good_one_leaves_current_values_as_they_were(
         assert current(con)[("Lyon", "2026-01-01", "hours_worked")] == 1300.0  # not checked yet
         second = check_deliveries(workspace, "q", CONFIG, con, TODAY, now)
         after = current(con)
+        page = write_quality_page(workspace, "q", CONFIG, con, second, TODAY)
         statuses = dict(con.execute("select original_name, status from files").fetchall())
     assert first.outcome.success and first.quarantined == []
     assert not second.outcome.success
@@ -163,6 +165,12 @@ def test_a_bad_delivery_after_a_good_one_leaves_current_values_as_they_were(
     assert reason["file"] == "restated.csv"
     assert "service_level_pct between 0 and 100" in reason["message"]
     assert reason["failing_rows"][0]["row"] == 3
+    html = page.read_text()
+    assert page == workspace.reports("q") / "data_quality.html"
+    assert "failed (blocking)" in html and "quarantined: restated.csv" in html
+    assert '<td>restated.csv</td>\n<td class="bad">quarantined</td>' in html
+    assert "service_level_pct between 0 and 100" in html
+    assert "http://" not in html and "https://" not in html  # readable offline: no CDN
 
 
 def test_outliers_flag_a_strike_not_a_yearly_season(tmp_path: Path) -> None:
@@ -205,3 +213,24 @@ def test_freshness_follows_the_cadence(
     assert period == dt.date.fromisoformat(f"{latest}-01")
     assert allowed == 45
     assert (days > allowed) is late
+
+
+def test_completeness_names_what_a_site_usually_sends_and_did_not(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path)
+    workspace.ensure()
+    workspace.inbox("q").mkdir(parents=True)
+    lines = [
+        f"{site};2026-{month:02d};HEURES;1000\n"
+        for site in ("Lyon", "Vénissieux")
+        for month in range(1, 11)
+        if not (site == "Lyon" and month == 9)  # Lyon's September hours never came
+    ]
+    lines += ["Lyon;2026-10;TX;NC\n", "Lyon;2026-02;CA;1000\n"]  # TX missing; CA is rare
+    deliver(workspace, "export.csv", "".join(lines), 1)
+    with open_warehouse(workspace.warehouse("q")) as con:
+        archive_inbox(workspace, "q", CONFIG, con, dt.datetime(2026, 11, 26))
+        load_received(workspace, "q", CONFIG, con, TODAY)
+        missing = missing_values(con)
+    assert [tuple(row) for row in missing.astype(str).values.tolist()] == [
+        ("Lyon", "2026-09-01", "hours_worked")
+    ]

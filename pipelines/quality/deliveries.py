@@ -68,6 +68,14 @@ def outliers(con: duckdb.DuckDBPyConnection, config: ClientConfig) -> pd.DataFra
     return execute_sql(con, "select_value_outliers", {"limit": config.quality.outlier_z}).df()
 
 
+RECENT_PERIODS = 6
+
+
+def missing_values(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Recent periods where a KPI the client usually sends for a site has no value."""
+    return execute_sql(con, "select_missing_values", {"periods": RECENT_PERIODS}).df()
+
+
 def lateness(
     con: duckdb.DuckDBPyConnection, config: ClientConfig, today: dt.date
 ) -> tuple[dt.date | None, int, int]:

@@ -9,7 +9,14 @@ from pipelines.defs.kpis.assets import kpi_values
 from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace, client_today
 from pipelines.markdown import markdown_table
-from pipelines.quality.deliveries import check_deliveries, lateness, outliers
+from pipelines.quality.deliveries import (
+    RECENT_PERIODS,
+    check_deliveries,
+    lateness,
+    missing_values,
+    outliers,
+)
+from pipelines.quality.page import write_quality_page
 
 
 @dg.asset_check(
@@ -26,10 +33,10 @@ def kpi_observations_pass_delivery_rules(
     """Validate the client's new deliveries with Great Expectations; quarantine failures."""
     slug = context.partition_key
     config = cap.client_config(slug)
+    today = client_today(config)
     with cap.warehouse(slug) as con:
-        result = check_deliveries(
-            cap.workspace, slug, config, con, client_today(config), dt.datetime.now(dt.UTC)
-        )
+        result = check_deliveries(cap.workspace, slug, config, con, today, dt.datetime.now(dt.UTC))
+        page = write_quality_page(cap.workspace, slug, config, con, result, today)
     return dg.AssetCheckResult(
         passed=result.outcome.success,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -37,6 +44,7 @@ def kpi_observations_pass_delivery_rules(
             **result.outcome.metadata(),
             "deliveries_checked": len(result.files),
             "deliveries_quarantined": ", ".join(result.quarantined) or "none",
+            "data_quality_page": dg.MetadataValue.path(str(page)),
         },
     )
 
@@ -87,5 +95,27 @@ def kpi_values_are_fresh(
             "latest_period": str(latest) if latest else "none",
             "days_since_period_end": days,
             "days_allowed": allowed,
+        },
+    )
+
+
+@dg.asset_check(
+    asset=kpi_values,
+    partitions_def=clients_partitions,
+    description="Every KPI a site usually sends has a value in each of the last periods "
+    f"(the last {RECENT_PERIODS}). A warning naming the missing site, period and KPI.",
+)
+def kpi_values_are_complete(
+    context: dg.AssetCheckExecutionContext, cap: CapWorkspace
+) -> dg.AssetCheckResult:
+    """Warn about recent values missing against what the client usually sends."""
+    with cap.warehouse(context.partition_key, read_only=True) as con:
+        missing = missing_values(con)
+    return dg.AssetCheckResult(
+        passed=missing.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "missing_values": len(missing),
+            "missing": dg.MetadataValue.md(markdown_table(missing)),
         },
     )
