@@ -66,7 +66,9 @@ STEPS = (
     Step("cap-xlsx", "Cap: archive + load the xlsx", "xlsx"),
     Step("duckdb", "floor 2: DuckDB read_csv of the CSV", "csv"),
     Step("cap-csv", "Cap: archive + load the CSV", "csv"),
+    Step("cap-validate", "Cap: validate that CSV delivery (Great Expectations)", "csv"),
 )
+VALIDATION_SHARE = 0.20
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ def run_step(args: argparse.Namespace) -> int:
             result = steps.calamine_read(workload)
         elif args.step == "duckdb":
             result = steps.duckdb_read_csv(workload, home)
+        elif args.step == "cap-validate":
+            result = steps.cap_validate(workload, Path(args.config), int(args.expected), home)
         else:
             result = steps.cap_ingest(workload, Path(args.config), int(args.expected), home)
     except steps.LoadFailed as failure:
@@ -295,6 +299,18 @@ def table_rows(measures: dict[str, Measure]) -> list[Row]:
     target = f"< {show_bytes(TARGET_RSS_BYTES)}"
     label = "Cap: peak RSS of the CSV load"
     rows.append(Row(label, "", rss_ratio, _rss_text(csv), target, rss_met))
+    validation = measures["cap-validate"]
+    if validation.seconds is not None and csv.seconds is not None:
+        share = validation.seconds / csv.seconds
+        rows.append(
+            _row(
+                "cap-validate",
+                validation,
+                f"{share:.0%} of the load",
+                f"<= {VALIDATION_SHARE:.0%} of the load",
+                _met(share <= VALIDATION_SHARE),
+            )
+        )
     return rows
 
 

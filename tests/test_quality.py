@@ -60,7 +60,7 @@ def observations(**changes: object) -> pd.DataFrame:
 
 
 def run_rules(frame: pd.DataFrame):
-    return validate(prepare(frame), delivery_rules(CONFIG, set(frame["kpi"]), TODAY))
+    return validate(prepare(frame, TODAY), delivery_rules(CONFIG, set(frame["kpi"]), TODAY))
 
 
 def test_a_good_delivery_passes_every_rule() -> None:

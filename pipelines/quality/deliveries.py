@@ -42,7 +42,7 @@ def check_deliveries(
     """Validate every loaded, not yet validated delivery; quarantine those that break a rule."""
     frame = execute_sql(con, "select_unvalidated_observations").df()
     files = sorted(frame["file"].unique()) if not frame.empty else []
-    outcome = validate(prepare(frame), delivery_rules(config, set(frame["kpi"]), today))
+    outcome = validate(prepare(frame, today), delivery_rules(config, set(frame["kpi"]), today))
     failed = {
         (sha, name)
         for failure in outcome.failures
