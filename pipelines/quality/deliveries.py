@@ -15,7 +15,13 @@ import pandas as pd
 
 from pipelines.config.model import ClientConfig
 from pipelines.ingest.archive import archive_path
-from pipelines.quality.expectations import Outcome, delivery_rules, prepare, validate
+from pipelines.quality.expectations import (
+    MAX_ROWS_SHOWN,
+    Outcome,
+    delivery_rules,
+    prepare,
+    validate,
+)
 from pipelines.sql import execute_sql
 from pipelines.workspace import Workspace
 
@@ -41,26 +47,46 @@ def check_deliveries(
 ) -> DeliveryCheck:
     """Validate every loaded, not yet validated delivery; quarantine those that break a rule."""
     frame = execute_sql(con, "select_unvalidated_observations").df()
-    files = sorted(frame["file"].unique()) if not frame.empty else []
     outcome = validate(prepare(frame, today), delivery_rules(config, set(frame["kpi"]), today))
-    failed = {
-        (sha, name)
-        for failure in outcome.failures
-        for sha, name in zip(
-            frame.loc[failure.rows.index, "file_sha256"], failure.rows["file"], strict=True
-        )
-    }
-    for sha, name in sorted(failed, key=lambda item: item[1]):
+    _add_places(con, outcome)
+    names = dict(
+        execute_sql(
+            con, "select_file_names", {"shas": sorted(set(frame["file_sha256"]))}
+        ).fetchall()
+    )
+    failed = sorted(
+        {sha for failure in outcome.failures for sha in failure.rows["file_sha256"]},
+        key=lambda sha: names.get(sha, sha),
+    )
+    for sha in failed:
         reason = "; ".join(
-            f"{failure.rule.description} ({len(failure.rows)} values)"
+            f"{failure.rule.description} ({int((failure.rows['file_sha256'] == sha).sum())} values)"
             for failure in outcome.failures
-            if sha in set(frame.loc[failure.rows.index, "file_sha256"])
+            if (failure.rows["file_sha256"] == sha).any()
         )
         message = f"quarantined by a blocking check: {reason}"
         execute_sql(con, "mark_file_quarantined", {"sha256": sha, "message": message, "now": now})
-        _keep_in_quarantine(workspace, slug, sha, name, message, outcome)
+        _keep_in_quarantine(workspace, slug, sha, names.get(sha, sha), message, outcome)
     execute_sql(con, "mark_files_validated", {"now": now})
-    return DeliveryCheck(outcome, files, sorted(name for _, name in failed))
+    return DeliveryCheck(
+        outcome, sorted(names.values()), sorted(names.get(sha, sha) for sha in failed)
+    )
+
+
+def _add_places(con: duckdb.DuckDBPyConnection, outcome: Outcome) -> None:
+    """File, sheet, row and column of the failing values the consultant will see."""
+    shown = {
+        int(observation)
+        for failure in outcome.failures
+        for observation in failure.rows["observation"].head(MAX_ROWS_SHOWN)
+    }
+    if not shown:
+        return
+    places = execute_sql(con, "select_observation_places", {"observations": sorted(shown)}).df()
+    for failure in outcome.failures:
+        failure.rows = failure.rows.merge(places, on="observation", how="left").set_index(
+            failure.rows.index
+        )
 
 
 def outliers(con: duckdb.DuckDBPyConnection, config: ClientConfig) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from pipelines.config.model import ClientConfig
 from pipelines.markdown import markdown_table
 
 PLACE_COLUMNS = ["file", "sheet", "row", "column", "site", "period_start", "kpi", "value"]
+KEY_COLUMNS = ["observation", "file_sha256"]
 MAX_ROWS_SHOWN = 20
 
 
@@ -161,7 +162,8 @@ def validate(frame: pd.DataFrame, rules: list[Rule]) -> Outcome:
     for rule, expectation in zip(rules, result.results, strict=True):
         if not expectation.success:
             indexes = expectation.result.get("unexpected_index_list") or []
-            rows = data.loc[[i for i in indexes if isinstance(i, int)], PLACE_COLUMNS]
+            shown = [c for c in [*PLACE_COLUMNS, *KEY_COLUMNS] if c in data.columns]
+            rows = data.loc[[i for i in indexes if isinstance(i, int)], shown]
             outcome.failures.append(Failure(rule, rows))
     return outcome
 
