@@ -47,7 +47,8 @@ def check_deliveries(
 ) -> DeliveryCheck:
     """Validate every loaded, not yet validated delivery; quarantine those that break a rule."""
     frame = execute_sql(con, "select_unvalidated_observations").df()
-    outcome = validate(prepare(frame, today), delivery_rules(config, set(frame["kpi"]), today))
+    kpis = {str(kpi) for kpi in frame["kpi"].unique()}
+    outcome = validate(prepare(frame, today), delivery_rules(config, kpis, today))
     _add_places(con, outcome)
     names = dict(
         execute_sql(
@@ -55,7 +56,7 @@ def check_deliveries(
         ).fetchall()
     )
     failed = sorted(
-        {sha for failure in outcome.failures for sha in failure.rows["file_sha256"]},
+        {sha for failure in outcome.failures for sha in failure.rows["file_sha256"].unique()},
         key=lambda sha: names.get(sha, sha),
     )
     for sha in failed:

@@ -172,6 +172,9 @@ def prepare(frame: pd.DataFrame, today: dt.date) -> pd.DataFrame:
     """Observations as the rules expect them: dates as timestamps, and the date tests computed
     once, vectorised (Great Expectations then asserts them; its own date comparisons are slow)."""
     data = frame.copy()
+    for column in ("site", "grain", "kpi", "file_sha256", "file"):
+        if column in data.columns:  # few distinct values: categoricals make each rule cheap
+            data[column] = data[column].astype("category")
     data["period_start"] = pd.to_datetime(data["period_start"])
     data[f"period_on_or_before_{today:%Y%m%d}"] = data["period_start"] <= pd.Timestamp(today)
     is_month_start = data["period_start"].dt.day == 1
