@@ -51,7 +51,13 @@ def raw_files(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.Materi
     owners=OWNERS,
     deps=[raw_files],
     check_specs=[
-        dg.AssetCheckSpec("kpi_observations_all_files_accepted", asset="kpi_observations")
+        dg.AssetCheckSpec(
+            "kpi_observations_all_files_accepted",
+            asset="kpi_observations",
+            description="Every file received in the run was understood and loaded (a warning: "
+            "the rejected files and their reasons are listed).",
+            partitions_def=clients_partitions,
+        )
     ],
 )
 def kpi_observations(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.MaterializeResult:
