@@ -360,3 +360,19 @@ def test_a_formula_saved_without_its_value_rejects_the_file(tmp_path: Path) -> N
         "or send values"
     ]
     assert [r.rule for r in parsed.rejections] == ["uncached_formula"]
+
+
+def test_problems_of_a_csv_are_listed_in_line_order(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "Site;Semaine;Indicateur;Valeur\n"
+        "Lyon;2024-S01;COLIS_EXP;beaucoup\n"
+        "Lyon;2031-S01;COLIS_EXP;1\n"
+        "Paris;2024-S02;COLIS_EXP;1\n"
+    )
+    parsed = parse_file(path, path.name, "wms", client(wms={**LONG, "encoding": "auto"}), TODAY)
+    assert [(r.row, r.rule) for r in parsed.rejections] == [
+        (2, "not_a_number"),
+        (3, "future_period"),
+        (4, "unknown_site"),
+    ]

@@ -107,6 +107,7 @@ def parse_file(
                 parsed.con = con
                 normalize_cells(con, config, source, today, parsed)
                 execute_sql(con, "drop_raw_cells")
+                parsed.rejections.sort(key=lambda r: (r.row or 0, r.column or ""))
                 return parsed
         sheets = read_sheets(path, fmt, source.encoding, source.delimiter)
     except FileProblem as problem:
