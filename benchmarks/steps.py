@@ -18,6 +18,7 @@ from python_calamine import CalamineWorkbook
 
 from benchmarks.workloads import SLUG
 from pipelines.config.loader import CONFIG_FILE_NAME, load_client_config
+from pipelines.config.model import ClientConfig
 from pipelines.ingest.archive import archive_inbox
 from pipelines.ingest.load import LoadSummary, load_received
 from pipelines.quality.deliveries import check_deliveries
@@ -98,13 +99,7 @@ def cap_ingest(workload: Path, config_yaml: Path, expected_values: int, home: Pa
     validated with `load_client_config` and the file copied into the inbox before the clock
     starts.
     """
-    workspace = Workspace(home)
-    workspace.ensure()
-    workspace.inbox(SLUG).mkdir(parents=True)
-    config_path = workspace.client_dir(SLUG) / CONFIG_FILE_NAME
-    shutil.copyfile(config_yaml, config_path)
-    config = load_client_config(config_path)
-    shutil.copy2(workload, workspace.inbox(SLUG) / workload.name)
+    workspace, config = _client_with_workload(workload, config_yaml, home)
     now = dt.datetime.now(dt.UTC)
     before = peak_rss_bytes()
     start = time.perf_counter()
@@ -121,13 +116,7 @@ def cap_validate(workload: Path, config_yaml: Path, expected_values: int, home: 
     """Cap: validation of a freshly loaded delivery (the Great Expectations suite of the blocking
     check, `check_deliveries`); the archive and load before it, and importing Great Expectations
     (a fixed cost per process), are not timed."""
-    workspace = Workspace(home)
-    workspace.ensure()
-    workspace.inbox(SLUG).mkdir(parents=True)
-    config_path = workspace.client_dir(SLUG) / CONFIG_FILE_NAME
-    shutil.copyfile(config_yaml, config_path)
-    config = load_client_config(config_path)
-    shutil.copy2(workload, workspace.inbox(SLUG) / workload.name)
+    workspace, config = _client_with_workload(workload, config_yaml, home)
     now = dt.datetime.now(dt.UTC)
     with open_warehouse(workspace.warehouse(SLUG)) as con:
         archive_inbox(workspace, SLUG, config, con, now)
@@ -143,6 +132,21 @@ def cap_validate(workload: Path, config_yaml: Path, expected_values: int, home: 
     if not result.outcome.success:
         raise LoadFailed(f"validation failed: {result.outcome.metadata()['failing_rules']}")
     return StepResult(seconds, peak_rss_bytes(), summary.values_stored, before)
+
+
+def _client_with_workload(
+    workload: Path, config_yaml: Path, home: Path
+) -> tuple[Workspace, ClientConfig]:
+    """A new workspace in the empty folder `home`: the client.yaml validated, the workload in the
+    client's inbox."""
+    workspace = Workspace(home)
+    workspace.ensure()
+    workspace.inbox(SLUG).mkdir(parents=True)
+    config_path = workspace.client_dir(SLUG) / CONFIG_FILE_NAME
+    shutil.copyfile(config_yaml, config_path)
+    config = load_client_config(config_path)
+    shutil.copy2(workload, workspace.inbox(SLUG) / workload.name)
+    return workspace, config
 
 
 def check_load(workspace: Workspace, summary: LoadSummary, expected_values: int) -> None:

@@ -63,3 +63,10 @@ qualify row_number() over (
     partition by client, site, period_start, grain, kpi
     order by delivered_at desc, file_sha256 desc
 ) = 1;
+
+-- The name each delivery (by SHA-256) was first received under, for messages and pages.
+create or replace view file_names as
+select sha256, min(original_name) as original_name
+from files
+where status <> 'duplicate'
+group by sha256;

@@ -1,5 +1,4 @@
 -- The name each delivery (by SHA-256) was first received under.
-select sha256, min(original_name) as original_name
-from files
-where sha256 in (select unnest($shas)) and status <> 'duplicate'
-group by sha256
+select sha256, original_name
+from file_names
+where sha256 in (select unnest($shas))

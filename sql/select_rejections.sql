@@ -8,11 +8,6 @@ select
     r.rule,
     r.message
 from rejections as r
-left join (
-    select sha256, min(original_name) as original_name
-    from files
-    where status <> 'duplicate'
-    group by sha256
-) as f
+left join file_names as f
     on f.sha256 = r.file_sha256
 order by f.original_name, r.sheet, r."row"

@@ -41,11 +41,6 @@ select
     s.value,
     round(s.robust_z, 1) as robust_z
 from scored as s
-left join (
-    select sha256, min(original_name) as original_name
-    from files
-    where status <> 'duplicate'
-    group by sha256
-) as f on f.sha256 = s.file_sha256
+left join file_names as f on f.sha256 = s.file_sha256
 where abs(s.robust_z) > $limit
 order by abs(s.robust_z) desc
