@@ -46,15 +46,12 @@ def check_deliveries(
     now: dt.datetime,
 ) -> DeliveryCheck:
     """Validate every loaded, not yet validated delivery; quarantine those that break a rule."""
-    frame = execute_sql(con, "select_unvalidated_observations").df()
-    kpis = {str(kpi) for kpi in frame["kpi"].unique()}
+    frame = pending_observations(con)
+    kpis = {str(kpi) for kpi in frame["kpi"].cat.categories}
     outcome = validate(prepare(frame, today), delivery_rules(config, kpis, today))
     _add_places(con, outcome)
-    names = dict(
-        execute_sql(
-            con, "select_file_names", {"shas": sorted(set(frame["file_sha256"]))}
-        ).fetchall()
-    )
+    shas = [str(sha) for sha in frame["file_sha256"].cat.categories]
+    names = dict(execute_sql(con, "select_file_names", {"shas": shas}).fetchall())
     failed = sorted(
         {sha for failure in outcome.failures for sha in failure.rows["file_sha256"].unique()},
         key=lambda sha: names.get(sha, sha),
@@ -72,6 +69,21 @@ def check_deliveries(
     return DeliveryCheck(
         outcome, sorted(names.values()), sorted(names.get(sha, sha) for sha in failed)
     )
+
+
+def pending_observations(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The values of the deliveries loaded but not validated yet, with site, grain, KPI and file
+    (SHA-256) as categoricals; `observation` is the row id in `kpi_observations`."""
+    execute_sql(con, "create_pending_dimensions")
+    categories: dict[str, list[str]] = {}
+    for dimension, value in execute_sql(con, "select_pending_dimensions").fetchall():
+        categories.setdefault(dimension, []).append(value)
+    frame = execute_sql(con, "select_unvalidated_observations").df()
+    for column in ("site", "grain", "kpi", "file_sha256"):
+        frame[column] = pd.Categorical.from_codes(
+            frame[column].to_numpy(), categories=categories.get(column, [])
+        )
+    return frame
 
 
 def _add_places(con: duckdb.DuckDBPyConnection, outcome: Outcome) -> None:

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from pipelines.catalogue import BASE_KPIS
@@ -19,6 +20,10 @@ from pipelines.markdown import markdown_table
 PLACE_COLUMNS = ["file", "sheet", "row", "column", "site", "period_start", "kpi", "value"]
 KEY_COLUMNS = ["observation", "file_sha256"]
 MAX_ROWS_SHOWN = 20
+BOUNDS = "bounds"
+"""The kind of the per-KPI bounds rules: checked together by two Great Expectations pair
+expectations against each row's own KPI bounds (one row-filtered expectation per KPI costs a
+query over the whole frame each)."""
 
 
 @dataclass(frozen=True)
@@ -117,15 +122,8 @@ def delivery_rules(config: ClientConfig, kpis: set[str], today: dt.date) -> list
             Rule(
                 f"{kpi}_within_bounds",
                 f"{kpi} {shown}",
-                "ExpectColumnValuesToBeBetween",
-                {
-                    "column": "value",
-                    "min_value": low,
-                    "max_value": high,
-                    "strict_min": strict,
-                    "row_condition": f'kpi=="{kpi}"',
-                    "condition_parser": "pandas",
-                },
+                BOUNDS,
+                {"kpi": kpi, "min_value": low, "max_value": high, "strict_min": strict},
             )
         )
     return rules
@@ -148,24 +146,72 @@ def validate(frame: pd.DataFrame, rules: list[Rule]) -> Outcome:
         .add_dataframe_asset("deliveries")
         .add_batch_definition_whole_dataframe("all")
     )
+    data, checked = _with_bounds(frame, rules)
     suite = gx.ExpectationSuite(name="cap")
-    for rule in rules:
+    for rule in checked:
         suite.add_expectation(getattr(gx.expectations, rule.kind)(**rule.kwargs))
     suite = context.suites.add(suite)
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="cap", data=batch, suite=suite)
     )
-    data = frame.reset_index(drop=True)
     result = definition.run(
         batch_parameters={"dataframe": data}, result_format={"result_format": "COMPLETE"}
     )
-    for rule, expectation in zip(rules, result.results, strict=True):
+    shown = [c for c in [*PLACE_COLUMNS, *KEY_COLUMNS] if c in data.columns]
+    failing: dict[str, list[int]] = {}
+    for rule, expectation in zip(checked, result.results, strict=True):
         if not expectation.success:
             indexes = expectation.result.get("unexpected_index_list") or []
-            shown = [c for c in [*PLACE_COLUMNS, *KEY_COLUMNS] if c in data.columns]
-            rows = data.loc[[i for i in indexes if isinstance(i, int)], shown]
+            failing.setdefault(rule.name, []).extend(i for i in indexes if isinstance(i, int))
+    for rule in rules:
+        if rule.kind == BOUNDS:
+            indexes = sorted(set(failing.get(BOUNDS, [])))
+            rows = data.loc[indexes]
+            rows = rows.loc[rows["kpi"] == rule.kwargs["kpi"], shown]
+        else:
+            rows = data.loc[failing.get(rule.name, []), shown]
+        if not rows.empty:
             outcome.failures.append(Failure(rule, rows))
     return outcome
+
+
+def _with_bounds(frame: pd.DataFrame, rules: list[Rule]) -> tuple[pd.DataFrame, list[Rule]]:
+    """The frame with each row's KPI bounds as columns, and the rules as Great Expectations
+    checks them: the per-KPI bounds rules become two pair expectations."""
+    data = frame.reset_index(drop=True)
+    bounds = {rule.kwargs["kpi"]: rule.kwargs for rule in rules if rule.kind == BOUNDS}
+    checked = [rule for rule in rules if rule.kind != BOUNDS]
+    if not bounds:
+        return data, checked
+    kpis = data["kpi"].astype("category")
+    lows, highs = [], []
+    for kpi in kpis.cat.categories:
+        entry = bounds.get(kpi, {})
+        low = entry.get("min_value")
+        low = -np.inf if low is None else float(low)
+        if entry.get("strict_min"):
+            low = np.nextafter(low, np.inf)  # `value >= next float` is `value > low`
+        high = entry.get("max_value")
+        lows.append(low)
+        highs.append(np.inf if high is None else float(high))
+    codes = kpis.cat.codes.to_numpy()
+    data["kpi_min_value"] = np.asarray(lows)[codes]
+    data["kpi_max_value"] = np.asarray(highs)[codes]
+    for low, high in (("value", "kpi_min_value"), ("kpi_max_value", "value")):
+        checked.append(
+            Rule(
+                BOUNDS,
+                "value within its KPI's bounds",
+                "ExpectColumnPairValuesAToBeGreaterThanB",
+                {
+                    "column_A": low,
+                    "column_B": high,
+                    "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing",
+                },
+            )
+        )
+    return data, checked
 
 
 def prepare(frame: pd.DataFrame, today: dt.date) -> pd.DataFrame:
@@ -173,7 +219,8 @@ def prepare(frame: pd.DataFrame, today: dt.date) -> pd.DataFrame:
     once, vectorised (Great Expectations then asserts them; its own date comparisons are slow)."""
     data = frame.copy()
     for column in ("site", "grain", "kpi", "file_sha256", "file"):
-        if column in data.columns:  # few distinct values: categoricals make each rule cheap
+        # few distinct values: categoricals make each rule cheap
+        if column in data.columns and not isinstance(data[column].dtype, pd.CategoricalDtype):
             data[column] = data[column].astype("category")
     data["period_start"] = pd.to_datetime(data["period_start"])
     data[f"period_on_or_before_{today:%Y%m%d}"] = data["period_start"] <= pd.Timestamp(today)
