@@ -3,9 +3,10 @@ all load."""
 
 import dagster as dg
 
+from pipelines.defs.impact.assets import impact
 from pipelines.defs.ingest.assets import kpi_observations, raw_files
 from pipelines.defs.jobs import client_pipeline
-from pipelines.defs.kpis.assets import kpi_values
+from pipelines.defs.kpis.assets import kpi_series, kpi_values
 from pipelines.defs.loggers import cap_progress
 from pipelines.defs.quality.checks import (
     kpi_observations_pass_delivery_rules,
@@ -18,7 +19,7 @@ from pipelines.defs.schedules import nightly_0200_paris
 from pipelines.defs.sensors import client_inbox_sensor
 
 defs = dg.Definitions(
-    assets=[raw_files, kpi_observations, kpi_values],
+    assets=[raw_files, kpi_observations, kpi_values, kpi_series, impact],
     asset_checks=[
         kpi_observations_pass_delivery_rules,
         kpi_values_have_no_outliers,

@@ -70,3 +70,54 @@ select sha256, min(original_name) as original_name
 from files
 where status <> 'duplicate'
 group by sha256;
+
+-- Every KPI per site and period, base and derived, and the totals (`create_kpi_series.sql`
+-- rebuilds it from `kpi_values`).
+create table if not exists kpi_series (
+    site varchar not null,
+    period_start date not null,
+    grain varchar not null,
+    kpi varchar not null,
+    value double,
+    unit varchar,
+    scope varchar not null check (scope in ('site', 'client_total', 'controls_total'))
+);
+
+-- Before/after results: one row per site (or the client total, site '__client_total__'), KPI
+-- and method; replaced whole by each run of the `impact` asset.
+create table if not exists impact (
+    client varchar not null,
+    site varchar not null,
+    scope varchar not null check (scope in ('site', 'client_total')),
+    kpi varchar not null,
+    label_fr varchar not null,
+    label_en varchar not null,
+    unit varchar not null,
+    direction varchar not null,
+    method varchar not null check (method in ('before_after', 'seasonal', 'did')),
+    preferred boolean not null,
+    basis varchar not null check (basis in ('relative', 'absolute')),
+    go_live date not null,
+    after_start date not null,
+    n_before integer not null,
+    n_after integer not null,
+    mean_before double,
+    mean_after double,
+    abs_change double,
+    rel_change_pct double,
+    ci_low double,
+    ci_high double,
+    p_value double,
+    level_change double,
+    slope_change double,
+    verdict varchar not null
+        check (verdict in ('improved', 'worsened', 'no_significant_change', 'insufficient_data')),
+    reason_fr varchar,
+    reason_en varchar,
+    target_change_pct double,
+    target_due date,
+    target_progress_pct double,
+    sentence_fr varchar not null,
+    sentence_en varchar not null,
+    catalogue_version varchar not null
+);

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipelines.catalogue import BASE_KPIS
+from pipelines.catalogue import BASE_KPIS, DERIVED_KPIS
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ADDRESS = r"[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+"
@@ -255,6 +255,57 @@ class Quality(StrictModel):
     )
 
 
+class DerivedKpiSpec(StrictModel):
+    """A derived KPI of this client only: `factor * numerator / denominator` of two base KPIs."""
+
+    name: str = Field(
+        description="Code of the KPI (lowercase letters, digits, underscores).",
+        pattern=r"^[a-z][a-z0-9_]*$",
+    )
+    numerator: KpiName = Field(description="Base KPI summed on top.")
+    denominator: KpiName = Field(description="Base KPI summed below.")
+    factor: float = Field(1.0, description="Multiplier (100 for a percentage).")
+    unit: str = Field("ratio", description="Display unit: `pct` for points, else free text.")
+    direction: Literal["higher_is_better", "lower_is_better"] = Field(
+        description="Which way is an improvement."
+    )
+    label_fr: str = Field(description="Label in French reports.", min_length=1)
+    label_en: str = Field(description="Label in English reports.", min_length=1)
+
+
+class Target(StrictModel):
+    """A promised change of a KPI on the client as a whole, by a month."""
+
+    kpi: str = Field(description="Base or derived KPI.")
+    change_pct: float = Field(description="Promised change in percent (10 for +10 %).")
+    by: str = Field(description="Month the change is due, as `YYYY-MM`.", pattern=r"^\d{4}-\d{2}$")
+
+    @property
+    def due(self) -> dt.date:
+        """First day of the month the target is due."""
+        year, month = (int(part) for part in self.by.split("-"))
+        return dt.date(year, month, 1)
+
+    @field_validator("by")
+    @classmethod
+    def _month_valid(cls, value: str) -> str:
+        if not 1 <= int(value[5:]) <= 12:
+            raise ValueError(f"{value!r} is not a month (expected YYYY-MM)")
+        return value
+
+
+class Impact(StrictModel):
+    """How the before/after comparison is made."""
+
+    baseline_months: int = Field(
+        24, ge=6, description="At most this many months before go-live form the baseline."
+    )
+    ramp_up_months: int = Field(
+        0, ge=0, description="Months after go-live left out of the comparison (ramp-up)."
+    )
+    targets: list[Target] = Field(default_factory=list, description="Promised changes.")
+
+
 class ClientConfig(StrictModel):
     """One client's configuration: `CAP_HOME/clients/<slug>/client.yaml`."""
 
@@ -271,6 +322,10 @@ class ClientConfig(StrictModel):
     sources: list[AnySource] = Field(description="The files the client sends.", min_length=1)
     report: Report = Field(default_factory=Report)
     quality: Quality = Field(default_factory=Quality)
+    derived_kpis: list[DerivedKpiSpec] = Field(
+        default_factory=list, description="The client's own derived KPIs, beside the catalogue's."
+    )
+    impact: Impact = Field(default_factory=Impact)
 
     @field_validator("timezone")
     @classmethod
@@ -301,6 +356,16 @@ class ClientConfig(StrictModel):
                     f"site {site.name!r} has no go_live: set one on the site, set the client's "
                     "go_live, or mark it `control: true`"
                 )
+        known = {*BASE_KPIS, *DERIVED_KPIS}
+        for derived in self.derived_kpis:
+            if derived.name in known:
+                raise ValueError(f"derived KPI {derived.name!r} is already in the catalogue")
+            known.add(derived.name)
+        for target in self.impact.targets:
+            if target.kpi not in known:
+                close = difflib.get_close_matches(target.kpi, sorted(known), n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"target on unknown KPI {target.kpi!r}{hint}")
         names = [source.name for source in self.sources]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

@@ -9,8 +9,6 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from pipelines.ingest.readers import TEXT_FORMATS, FileProblem, file_format, rea
 from pipelines.ingest.results import ParsedFile
 from pipelines.ingest.text import normalize
 from pipelines.sql import execute_sql
+from pipelines.warehouse import transaction
 from pipelines.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -171,7 +170,7 @@ def _store_values(
 ) -> int:
     count = parsed.count
     message = "; ".join(parsed.warnings) or None
-    with _transaction(con):
+    with transaction(con):
         execute_sql(con, "delete_file_observations", {"sha256": digest})
         execute_sql(
             con,
@@ -212,25 +211,13 @@ def _store_rejection(
     )
     frame = parsed.rejections_frame()
     frame.insert(0, "file_sha256", digest)
-    with _transaction(con):
+    with transaction(con):
         execute_sql(con, "delete_file_rejections", {"sha256": digest})
         con.register("new_rejections", frame)
         execute_sql(con, "insert_rejections")
         con.unregister("new_rejections")
         execute_sql(con, "mark_file_rejected", {"sha256": digest, "message": _reason(parsed)})
     logger.warning("%s: rejected %s: %s", slug, name, _reason(parsed))
-
-
-@contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """All or nothing: a crash or kill inside leaves the warehouse as it was before."""
-    con.begin()
-    try:
-        yield
-    except BaseException:
-        con.rollback()
-        raise
-    con.commit()
 
 
 def _reason(parsed: ParsedFile) -> str:

@@ -1,0 +1,1 @@
+"""Impact stage: did each KPI change after go-live, and how sure are we."""

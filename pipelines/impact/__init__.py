@@ -1,0 +1,1 @@
+"""Before/after impact analysis: the statistics, the client's series, the sentences."""

@@ -1,0 +1,229 @@
+"""The impact table: each KPI's change after go-live, per site and for the client total, by every
+method that applies, with a verdict and a sentence in French and in English.
+
+Methods: `before_after` (naive means, honest interval), `seasonal` (segmented regression with
+month-of-year effects) and `did` (difference-in-differences against the pooled control sites).
+The result a report leads with (`preferred`) is the first that has enough data, in the order
+did, seasonal, before_after: controls remove a common trend, season effects remove seasons.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from pipelines.catalogue import BASE_KPIS, CATALOGUE_VERSION
+from pipelines.config.model import ClientConfig
+from pipelines.impact import sentences
+from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL, derived_kpis
+from pipelines.impact.statistics import (
+    Basis,
+    Direction,
+    Estimate,
+    Grain,
+    Window,
+    before_after,
+    difference_in_differences,
+    seasonal,
+)
+
+PREFERENCE = ("did", "seasonal", "before_after")
+WEEKS_PER_MONTH = 52 / 12
+
+IMPACT_COLUMNS = [
+    "client",
+    "site",
+    "scope",
+    "kpi",
+    "label_fr",
+    "label_en",
+    "unit",
+    "direction",
+    "method",
+    "preferred",
+    "basis",
+    "go_live",
+    "after_start",
+    "n_before",
+    "n_after",
+    "mean_before",
+    "mean_after",
+    "abs_change",
+    "rel_change_pct",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "level_change",
+    "slope_change",
+    "verdict",
+    "reason_fr",
+    "reason_en",
+    "target_change_pct",
+    "target_due",
+    "target_progress_pct",
+    "sentence_fr",
+    "sentence_en",
+    "catalogue_version",
+]
+
+
+@dataclass(frozen=True)
+class KpiInfo:
+    """What the analysis needs to know about a KPI."""
+
+    name: str
+    unit: str
+    direction: Direction
+    label_fr: str
+    label_en: str
+
+    @property
+    def basis(self) -> Basis:
+        """Percentages change in points; everything else in percent of its level."""
+        return "absolute" if self.unit == "pct" else "relative"
+
+
+def kpi_infos(config: ClientConfig) -> dict[str, KpiInfo]:
+    """Unit, direction and labels of every base and derived KPI of the client."""
+    entries = [*BASE_KPIS.values(), *derived_kpis(config).values()]
+    return {e.name: KpiInfo(e.name, e.unit, e.direction, e.label_fr, e.label_en) for e in entries}
+
+
+def period_on_or_after(day: dt.date, grain: Grain) -> pd.Timestamp:
+    """The first period starting on or after `day`: a go-live in mid-month or mid-week makes
+    the next period the first one fully after it."""
+    stamp = pd.Timestamp(day)
+    if grain == "month":
+        return stamp if stamp.day == 1 else stamp + pd.offsets.MonthBegin(1)
+    return stamp if stamp.weekday() == 0 else stamp + pd.offsets.Week(weekday=0)
+
+
+def periods_of_months(months: int, grain: Grain) -> int:
+    """A span in months as a number of periods of the grain."""
+    return months if grain == "month" else round(months * WEEKS_PER_MONTH)
+
+
+def analyse(series: pd.DataFrame, config: ClientConfig, client: str) -> pd.DataFrame:
+    """Every result for the client from `kpi_series` rows (site, period_start, kpi, value): one
+    row per site (and client total), KPI and method, in `IMPACT_COLUMNS` order."""
+    infos = kpi_infos(config)
+    rows: list[dict[str, object]] = []
+    for kpi, frame in series.groupby("kpi", sort=True):
+        info = infos.get(str(kpi))
+        if info is None:
+            continue
+        by_site = {
+            str(site): pd.Series(
+                part["value"].to_numpy(dtype=float),
+                index=pd.DatetimeIndex(pd.to_datetime(part["period_start"])),
+            )
+            for site, part in frame.groupby("site", sort=False)
+        }
+        for site, window in _windows(config, by_site):
+            controls = by_site.get(CONTROLS_TOTAL)
+            estimates = list(_estimates(by_site[site], controls, window, info))
+            preferred = _preferred(estimates)
+            for estimate in estimates:
+                rows.append(
+                    _row(client, site, info, window, estimate, estimate is preferred, config)
+                )
+    return pd.DataFrame(rows, columns=IMPACT_COLUMNS)
+
+
+def _windows(config: ClientConfig, by_site: dict[str, pd.Series]) -> Iterator[tuple[str, Window]]:
+    """Each transformed site with its window, then the client total: before ends before the
+    first go-live, after starts at the last one (the roll-out in between is left out)."""
+    grain = config.grain
+    baseline = periods_of_months(config.impact.baseline_months, grain)
+    ramp_up = periods_of_months(config.impact.ramp_up_months, grain)
+    go_lives = []
+    for site in config.sites:
+        go_live = config.go_live_of(site.name)
+        if go_live is None:
+            continue
+        start = period_on_or_after(go_live, grain)
+        go_lives.append(start)
+        if site.name in by_site:
+            yield site.name, Window(start, grain, ramp_up, baseline)
+    if CLIENT_TOTAL in by_site and go_lives:
+        first, last = min(go_lives), max(go_lives)
+        last_before = None if first == last else _previous(first, grain)
+        yield CLIENT_TOTAL, Window(last, grain, ramp_up, baseline, last_before)
+
+
+def _previous(period: pd.Timestamp, grain: Grain) -> pd.Timestamp:
+    return period - (pd.DateOffset(months=1) if grain == "month" else pd.Timedelta(weeks=1))
+
+
+def _estimates(
+    values: pd.Series, controls: pd.Series | None, window: Window, info: KpiInfo
+) -> Iterator[Estimate]:
+    """Every method that applies; a relative comparison of a KPI that is zero or negative
+    somewhere (EBITDA) falls back to an absolute one."""
+    methods = [
+        lambda basis: before_after(values, window, info.direction, basis),
+        lambda basis: seasonal(values, window, info.direction, basis),
+    ]
+    if controls is not None:
+        methods.append(
+            lambda basis: difference_in_differences(values, controls, window, info.direction, basis)
+        )
+    for method in methods:
+        estimate = method(info.basis)
+        if estimate.insufficiency is not None and estimate.insufficiency.code == "non_positive":
+            estimate = method("absolute")
+        yield estimate
+
+
+def _preferred(estimates: list[Estimate]) -> Estimate:
+    """The first usable result in order of preference; with none, the naive one, whose reason
+    (too few periods, too many missing) is the most basic."""
+    usable = [e for e in estimates if e.verdict != "insufficient_data"]
+    if not usable:
+        return next(e for e in estimates if e.method == "before_after")
+    return min(usable, key=lambda e: PREFERENCE.index(e.method))
+
+
+def _row(
+    client: str,
+    site: str,
+    info: KpiInfo,
+    window: Window,
+    estimate: Estimate,
+    preferred: bool,
+    config: ClientConfig,
+) -> dict[str, object]:
+    values = asdict(estimate)
+    values.pop("insufficiency")
+    target = next((t for t in config.impact.targets if t.kpi == info.name), None)
+    progress = None
+    if target is not None and estimate.rel_change_pct is not None and target.change_pct:
+        progress = 100.0 * estimate.rel_change_pct / target.change_pct
+    after_start = window.go_live + (
+        pd.DateOffset(months=window.ramp_up_periods)
+        if window.grain == "month"
+        else pd.Timedelta(weeks=window.ramp_up_periods)
+    )
+    return {
+        **values,
+        "client": client,
+        "site": site,
+        "scope": "client_total" if site == CLIENT_TOTAL else "site",
+        "kpi": info.name,
+        "label_fr": info.label_fr,
+        "label_en": info.label_en,
+        "unit": info.unit,
+        "direction": info.direction,
+        "preferred": preferred,
+        "go_live": window.go_live.date(),
+        "after_start": after_start.date(),
+        "reason_fr": sentences.reason(estimate, "fr") or None,
+        "reason_en": sentences.reason(estimate, "en") or None,
+        "target_change_pct": target.change_pct if target else None,
+        "target_due": target.due if target else None,
+        "target_progress_pct": progress,
+        "sentence_fr": sentences.sentence(estimate, info.label_fr, "fr", info.unit),
+        "sentence_en": sentences.sentence(estimate, info.label_en, "en", info.unit),
+        "catalogue_version": CATALOGUE_VERSION,
+    }

@@ -1,0 +1,117 @@
+"""One sentence per impact result, in French and in English, numbers formatted by Babel.
+
+« Productivité (unités par heure) : +12,0 % (IC 95 % : +9,1 % à +14,8 %), amélioration
+significative (corrigé de la saisonnalité). »
+"""
+
+from babel import Locale
+from babel.numbers import format_decimal, format_percent
+
+from pipelines.impact.statistics import Estimate
+
+LOCALES = {"fr": "fr_FR", "en": "en_GB"}
+
+VERDICTS = {
+    "fr": {
+        "improved": "amélioration significative",
+        "worsened": "dégradation significative",
+        "no_significant_change": "pas d'évolution significative",
+    },
+    "en": {
+        "improved": "significant improvement",
+        "worsened": "significant deterioration",
+        "no_significant_change": "no significant change",
+    },
+}
+
+METHODS = {
+    "fr": {
+        "before_after": "avant/après",
+        "seasonal": "corrigé de la saisonnalité",
+        "did": "par rapport aux sites témoins",
+    },
+    "en": {
+        "before_after": "before/after",
+        "seasonal": "seasonally adjusted",
+        "did": "against control sites",
+    },
+}
+
+INSUFFICIENT = {
+    "fr": {
+        "few_before": "{count} périodes avant la mise en place, {needed} au minimum",
+        "few_after": "{count} périodes après la mise en place, {needed} au minimum",
+        "missing_before": "{count} périodes manquantes avant la mise en place, {needed} au plus",
+        "missing_after": "{count} périodes manquantes après la mise en place, {needed} au plus",
+        "no_seasonal_baseline": "{count} périodes avant la mise en place, {needed} au minimum "
+        "pour corriger la saisonnalité",
+        "non_positive": "des valeurs nulles ou négatives",
+        "no_controls": "aucun site témoin",
+    },
+    "en": {
+        "few_before": "{count} periods before go-live, at least {needed} needed",
+        "few_after": "{count} periods after go-live, at least {needed} needed",
+        "missing_before": "{count} periods missing before go-live, at most {needed} allowed",
+        "missing_after": "{count} periods missing after go-live, at most {needed} allowed",
+        "no_seasonal_baseline": "{count} periods before go-live, at least {needed} needed to "
+        "adjust for seasons",
+        "non_positive": "zero or negative values",
+        "no_controls": "no control site",
+    },
+}
+
+WORDS = {
+    "fr": {"ci": "IC 95 %", "to": "à", "insufficient": "données insuffisantes", "points": "points"},
+    "en": {"ci": "95% CI", "to": "to", "insufficient": "insufficient data", "points": "pts"},
+}
+
+
+def signed_percent(value: float, language: str) -> str:
+    """`+12,0 %` (fr) or `+12.0%` (en): a change in percent with its sign, one decimal."""
+    locale = LOCALES[language]
+    pattern = Locale.parse(locale).percent_formats[None].pattern.replace("#,##0", "#,##0.0")
+    return format_percent(value / 100, format=f"+{pattern};-{pattern}", locale=locale)
+
+
+def signed_number(value: float, language: str, suffix: str = "") -> str:
+    """`+1 234,5` (fr) or `+1,234.5` (en), one decimal, with an optional unit after a space."""
+    text = format_decimal(value, format="+#,##0.0;-#,##0.0", locale=LOCALES[language])
+    return f"{text}\u00a0{suffix}" if suffix else text
+
+
+def reason(estimate: Estimate, language: str) -> str:
+    """Why a result is missing, in words (empty when there is a result)."""
+    if estimate.insufficiency is None:
+        return ""
+    template = INSUFFICIENT[language][estimate.insufficiency.code]
+    return template.format(count=estimate.insufficiency.count, needed=estimate.insufficiency.needed)
+
+
+def unit_suffix(unit: str, language: str) -> str:
+    """What follows an absolute change: points for a percentage, € for money, else nothing."""
+    if unit == "pct":
+        return WORDS[language]["points"]
+    return "€" if unit == "eur" or unit.startswith("eur_") else ""
+
+
+def sentence(estimate: Estimate, label: str, language: str, unit: str) -> str:
+    """The result in one sentence: label, change, 95 % interval, verdict, method."""
+    words = WORDS[language]
+    colon = " : " if language == "fr" else ": "
+    if estimate.verdict == "insufficient_data" or estimate.change is None:
+        return f"{label}{colon}{words['insufficient']} ({reason(estimate, language)})"
+    change = _format(estimate.change, estimate, language, unit)
+    low = _format(estimate.ci_low, estimate, language, unit)
+    high = _format(estimate.ci_high, estimate, language, unit)
+    return (
+        f"{label}{colon}{change} ({words['ci']}{colon}{low} {words['to']} {high}), "
+        f"{VERDICTS[language][estimate.verdict]} ({METHODS[language][estimate.method]})"
+    )
+
+
+def _format(value: float | None, estimate: Estimate, language: str, unit: str) -> str:
+    if value is None:
+        return "?"
+    if estimate.basis == "relative":
+        return signed_percent(value, language)
+    return signed_number(value, language, unit_suffix(unit, language))

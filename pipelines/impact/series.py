@@ -1,0 +1,70 @@
+"""The client's KPI series: base and derived KPIs per site and period, and the totals, in DuckDB.
+
+The table `kpi_series` is rebuilt from `kpi_values` by `sql/create_kpi_series.sql`, which reads
+three small relations registered here from the catalogue and `client.yaml`.
+"""
+
+import duckdb
+import pandas as pd
+
+from pipelines.catalogue import ADDITIVE_UNITS, BASE_KPIS, DERIVED_KPIS, DerivedKpi
+from pipelines.config.model import ClientConfig
+from pipelines.sql import execute_sql
+
+CLIENT_TOTAL = "__client_total__"
+"""The `site` of the client total (its transformed sites) in `kpi_series` and `impact`."""
+CONTROLS_TOTAL = "__controls_total__"
+"""The `site` of the pooled control sites in `kpi_series`."""
+
+
+def derived_kpis(config: ClientConfig) -> dict[str, DerivedKpi]:
+    """The catalogue's derived KPIs and the client's own."""
+    own = {
+        spec.name: DerivedKpi(
+            spec.name,
+            spec.numerator,
+            spec.denominator,
+            spec.unit,
+            spec.direction,
+            spec.label_fr,
+            spec.label_en,
+            spec.factor,
+        )
+        for spec in config.derived_kpis
+    }
+    return {**DERIVED_KPIS, **own}
+
+
+def build_kpi_series(con: duckdb.DuckDBPyConnection, config: ClientConfig) -> int:
+    """Rebuild `kpi_series` from the current values; return its number of rows."""
+    definitions = pd.DataFrame(
+        [
+            (d.name, d.numerator, d.denominator, d.factor, d.unit)
+            for d in derived_kpis(config).values()
+        ],
+        columns=["kpi", "numerator", "denominator", "factor", "unit"],
+    )
+    groups = pd.DataFrame(
+        [
+            (site.name, "controls_total" if site.control else "client_total")
+            for site in config.sites
+        ],
+        columns=["site", "scope"],
+    )
+    additive = pd.DataFrame(
+        {"kpi": [k.name for k in BASE_KPIS.values() if k.unit in ADDITIVE_UNITS]}
+    )
+    relations = {
+        "derived_definitions": definitions,
+        "site_groups": groups,
+        "additive_kpis": additive,
+    }
+    for name, frame in relations.items():
+        con.register(name, frame)
+    try:
+        execute_sql(con, "create_kpi_series")
+    finally:
+        for name in relations:
+            con.unregister(name)
+    ((rows,),) = execute_sql(con, "count_kpi_series").fetchall()
+    return int(rows)

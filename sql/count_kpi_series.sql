@@ -1,0 +1,2 @@
+-- Rows of the rebuilt KPI series.
+select count(*) from kpi_series

@@ -1,0 +1,201 @@
+"""Derived KPIs and totals in DuckDB, and the impact table built from them (without Dagster)."""
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from pipelines.config.model import ClientConfig
+from pipelines.impact.analysis import analyse
+from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL, build_kpi_series
+from pipelines.impact.store import replace_impact
+from pipelines.warehouse import open_warehouse
+
+SOURCE = {
+    "name": "export",
+    "pattern": "*.csv",
+    "layout": "long",
+    "site": "Site",
+    "period": "Mois",
+    "indicator": "Indicateur",
+    "value": "Valeur",
+    "indicators": {"U": "units_produced", "H": "hours_worked"},
+}
+
+
+def config(**extra: object) -> ClientConfig:
+    return ClientConfig.model_validate(
+        {
+            "name": "Test",
+            "cadence": "monthly",
+            "go_live": "2025-01-01",
+            "sites": [{"name": "A"}, {"name": "B"}, {"name": "C", "control": True}],
+            "sources": [SOURCE],
+            **extra,
+        }
+    )
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    with open_warehouse(tmp_path / "test.duckdb") as connection:
+        yield connection
+
+
+def deliver(con: duckdb.DuckDBPyConnection, values: list[tuple[str, str, str, float]]) -> None:
+    """Store (site, month, kpi, value) as one loaded delivery."""
+    now = dt.datetime(2026, 11, 1)
+    con.execute(
+        "insert into files (sha256, original_name, size_bytes, received_at, delivered_at, status)"
+        " values ('f1', 'export.csv', 1, ?, ?, 'loaded')",
+        [now, now],
+    )
+    con.executemany(
+        "insert into kpi_observations (client, site, period_start, grain, kpi, value, unit, "
+        "file_sha256, delivered_at) values ('test', ?, ?, 'month', ?, ?, 'x', 'f1', ?)",
+        [(site, month, kpi, value, now) for site, month, kpi, value in values],
+    )
+
+
+def series(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, str], float]:
+    rows = con.execute("select site, period_start, kpi, value from kpi_series").fetchall()
+    return {(site, str(period), kpi): value for site, period, kpi, value in rows}
+
+
+def test_a_client_total_of_a_ratio_is_the_ratio_of_the_sums(con) -> None:
+    deliver(
+        con,
+        [
+            ("A", "2025-01-01", "units_produced", 100.0),
+            ("A", "2025-01-01", "hours_worked", 10.0),
+            ("B", "2025-01-01", "units_produced", 300.0),
+            ("B", "2025-01-01", "hours_worked", 100.0),
+            ("C", "2025-01-01", "units_produced", 50.0),
+            ("C", "2025-01-01", "hours_worked", 50.0),
+        ],
+    )
+    build_kpi_series(con, config())
+    values = series(con)
+    assert values[("A", "2025-01-01", "units_per_hour")] == pytest.approx(10.0)
+    assert values[("B", "2025-01-01", "units_per_hour")] == pytest.approx(3.0)
+    # 400 units / 110 hours, not the mean of 10 and 3; the control site C is not in it.
+    assert values[(CLIENT_TOTAL, "2025-01-01", "units_per_hour")] == pytest.approx(400 / 110)
+    assert values[(CLIENT_TOTAL, "2025-01-01", "units_produced")] == pytest.approx(400.0)
+    assert values[(CONTROLS_TOTAL, "2025-01-01", "units_per_hour")] == pytest.approx(1.0)
+
+
+def test_a_derived_value_exists_only_where_all_its_parts_exist(con) -> None:
+    deliver(
+        con,
+        [
+            ("A", "2025-01-01", "units_produced", 100.0),
+            ("A", "2025-01-01", "hours_worked", 10.0),
+            ("B", "2025-01-01", "units_produced", 300.0),
+            ("B", "2025-01-01", "hours_worked", 100.0),
+            ("A", "2025-02-01", "units_produced", 120.0),
+            ("A", "2025-02-01", "hours_worked", 0.0),
+            ("B", "2025-02-01", "units_produced", 280.0),  # B's hours missing in February
+        ],
+    )
+    build_kpi_series(con, config())
+    values = series(con)
+    assert ("A", "2025-02-01", "units_per_hour") not in values  # zero hours: no ratio
+    assert ("B", "2025-02-01", "units_per_hour") not in values
+    # B reports hours in other months, so a February total without B would be a false drop.
+    assert (CLIENT_TOTAL, "2025-02-01", "hours_worked") not in values
+    assert (CLIENT_TOTAL, "2025-02-01", "units_per_hour") not in values
+    assert values[(CLIENT_TOTAL, "2025-02-01", "units_produced")] == pytest.approx(400.0)
+
+
+def test_a_client_adds_its_own_derived_kpi(con) -> None:
+    deliver(
+        con,
+        [
+            ("A", "2025-01-01", "hours_worked", 10.0),
+            ("A", "2025-01-01", "units_produced", 40.0),
+        ],
+    )
+    own = {
+        "name": "hours_per_hundred_units",
+        "numerator": "hours_worked",
+        "denominator": "units_produced",
+        "factor": 100,
+        "direction": "lower_is_better",
+        "label_fr": "Heures pour 100 unités",
+        "label_en": "Hours per 100 units",
+    }
+    build_kpi_series(con, config(derived_kpis=[own]))
+    assert series(con)[("A", "2025-01-01", "hours_per_hundred_units")] == pytest.approx(25.0)
+
+
+def test_a_derived_kpi_may_not_shadow_the_catalogue_and_targets_name_known_kpis() -> None:
+    shadow = {
+        "name": "units_per_hour",
+        "numerator": "units_produced",
+        "denominator": "hours_worked",
+        "direction": "higher_is_better",
+        "label_fr": "x",
+        "label_en": "x",
+    }
+    with pytest.raises(ValidationError, match="'units_per_hour' is already in the catalogue"):
+        config(derived_kpis=[shadow])
+    with pytest.raises(ValidationError, match="did you mean 'units_per_hour'"):
+        config(impact={"targets": [{"kpi": "unit_per_hour", "change_pct": 10, "by": "2025-12"}]})
+
+
+def monthly(site: str, start: str, values: np.ndarray, kpi: str) -> pd.DataFrame:
+    periods = pd.date_range(start, periods=len(values), freq="MS")
+    return pd.DataFrame({"site": site, "period_start": periods, "kpi": kpi, "value": values})
+
+
+def test_too_few_periods_give_insufficient_data_and_never_a_number() -> None:
+    rng = np.random.default_rng(7)
+    frame = monthly("A", "2024-08-01", 10 * np.exp(rng.normal(0, 0.02, 20)), "units_per_hour")
+    rows = analyse(frame, config(), "test")  # 5 months before the 2025-01 go-live
+    assert set(rows["verdict"]) == {"insufficient_data"}
+    assert rows[["abs_change", "rel_change_pct", "ci_low", "ci_high", "p_value"]].isna().all().all()
+    naive = rows[rows["method"] == "before_after"].iloc[0]
+    assert naive["reason_en"] == "5 periods before go-live, at least 6 needed"
+    assert naive["sentence_fr"] == (
+        "Productivité (unités par heure) : données insuffisantes "
+        "(5 périodes avant la mise en place, 6 au minimum)"
+    )
+    assert naive["preferred"]
+
+
+def test_impact_rows_say_progress_to_target_and_store_in_one_go(con) -> None:
+    rng = np.random.default_rng(3)
+    effect = np.where(np.arange(36) >= 24, 1.08, 1.0)  # +8 % from 2025-01
+    values = 10 * effect * np.exp(rng.normal(0, 0.01, 36))
+    frame = monthly("A", "2023-01-01", values, "units_per_hour")
+    target = {"kpi": "units_per_hour", "change_pct": 10, "by": "2025-12"}
+    rows = analyse(frame, config(impact={"targets": [target]}), "test")
+    seasonal = rows[rows["method"] == "seasonal"].iloc[0]
+    assert seasonal["preferred"] and seasonal["verdict"] == "improved"
+    assert seasonal["rel_change_pct"] == pytest.approx(8, abs=1)
+    assert seasonal["target_progress_pct"] == pytest.approx(
+        10 * seasonal["rel_change_pct"], abs=1e-9
+    )
+    assert seasonal["target_due"] == dt.date(2025, 12, 1)
+    assert seasonal["sentence_en"].startswith("Productivity (units per hour): +8.")
+    replace_impact(con, rows)
+    replace_impact(con, rows)  # a rerun replaces, never appends
+    assert con.execute("select count(*), count(distinct method) from impact").fetchall() == [
+        (len(rows), 2)
+    ]
+
+
+def test_a_kpi_that_goes_negative_is_compared_in_its_unit() -> None:
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.normal(-2000, 500, 24), rng.normal(3000, 500, 12)])
+    frame = monthly("A", "2023-01-01", values, "ebitda_eur")
+    naive = analyse(frame, config(), "test").query("method == 'before_after'").iloc[0]
+    assert naive["basis"] == "absolute"
+    assert naive["abs_change"] == pytest.approx(values[24:].mean() - values[:24].mean())
+    assert naive["verdict"] == "improved"
+    assert "€ (IC 95 % : +" in naive["sentence_fr"]
