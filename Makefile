@@ -28,7 +28,7 @@ help:
 	@echo "make test   install (Python and Debian packages) and run the test suite"
 	@echo "make ui     the Dagster UI on http://127.0.0.1:3000 over the same workspace"
 	@echo "make run    run the pipeline for every client of the workspace"
-	@echo "make bench  ingestion speed against its floors, written to benchmarks/RESULTS.md"
+	@echo "make bench  ingestion and report speed against their floors (benchmarks/*RESULTS.md)"
 	@echo "make lint   ruff check and format check"
 
 $(CURDIR)/.tools/bin/uv:
@@ -70,6 +70,7 @@ test: install system-deps
 # Ingestion speed against its floors; options through BENCH_ARGS (e.g. BENCH_ARGS="--repeats 1").
 bench: install
 	$(VENV)/bin/python -m benchmarks.ingest $(BENCH_ARGS)
+	$(VENV)/bin/python -m benchmarks.reports
 
 lint: install
 	$(VENV)/bin/ruff check .

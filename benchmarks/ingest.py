@@ -39,6 +39,7 @@ from benchmarks.report import (
     machine_description,
     markdown_table,
     results_markdown,
+    say,
     show_bytes,
 )
 from benchmarks.steps import StepResult
@@ -109,11 +110,6 @@ class Measure:
 
 class StepFailed(Exception):
     """A step's process failed: a rejected load, a wrong count or an error."""
-
-
-def say(text: str = "") -> None:
-    """The one output helper of the benchmark report."""
-    print(text, flush=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

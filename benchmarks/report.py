@@ -77,6 +77,11 @@ def _read_lines(path: Path) -> list[str]:
         return []
 
 
+def say(text: str = "") -> None:
+    """The one output helper of the benchmarks: their figures are the product, on stdout."""
+    print(text, flush=True)
+
+
 def show_bytes(size: int) -> str:
     """`812 MiB`, `3.42 GiB`."""
     return f"{size / GIB:.2f} GiB" if size >= GIB else f"{size / MIB:.0f} MiB"

@@ -16,6 +16,7 @@ CATALOGUE_VERSION = "2026.11"
 
 Unit = Literal["eur", "hours", "fte", "units", "parcels", "pct", "people"]
 Direction = Literal["higher_is_better", "lower_is_better"]
+Family = Literal["productivity", "profitability"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ class DerivedKpi:
     label_fr: str
     label_en: str
     factor: float = 1.0
+    family: Family = "productivity"
+    """The report's section: `productivity` or `profitability`."""
 
     @property
     def formula(self) -> str:
@@ -133,15 +136,6 @@ DERIVED_KPIS: dict[str, DerivedKpi] = {
             "Productivity (parcels per hour)",
         ),
         DerivedKpi(
-            "revenue_per_fte",
-            "revenue_eur",
-            "fte",
-            "eur_per_fte",
-            "higher_is_better",
-            "Chiffre d'affaires par ETP",
-            "Revenue per FTE",
-        ),
-        DerivedKpi(
             "billable_hours_per_fte",
             "billable_hours",
             "fte",
@@ -149,6 +143,15 @@ DERIVED_KPIS: dict[str, DerivedKpi] = {
             "higher_is_better",
             "Heures facturables par ETP",
             "Billable hours per FTE",
+        ),
+        DerivedKpi(
+            "revenue_per_fte",
+            "revenue_eur",
+            "fte",
+            "eur_per_fte",
+            "higher_is_better",
+            "Chiffre d'affaires par ETP",
+            "Revenue per FTE",
         ),
         DerivedKpi(
             "ebitda_margin_pct",
@@ -159,6 +162,7 @@ DERIVED_KPIS: dict[str, DerivedKpi] = {
             "Marge d'EBITDA",
             "EBITDA margin",
             factor=100.0,
+            family="profitability",
         ),
         DerivedKpi(
             "staff_cost_ratio_pct",
@@ -169,6 +173,7 @@ DERIVED_KPIS: dict[str, DerivedKpi] = {
             "Masse salariale / chiffre d'affaires",
             "Staff cost to revenue",
             factor=100.0,
+            family="profitability",
         ),
         DerivedKpi(
             "material_cost_ratio_pct",
@@ -179,6 +184,7 @@ DERIVED_KPIS: dict[str, DerivedKpi] = {
             "Coût matière / chiffre d'affaires",
             "Material cost to revenue",
             factor=100.0,
+            family="profitability",
         ),
         DerivedKpi(
             "cost_per_parcel_eur",
@@ -188,6 +194,7 @@ DERIVED_KPIS: dict[str, DerivedKpi] = {
             "lower_is_better",
             "Coût par colis",
             "Cost per parcel",
+            family="profitability",
         ),
         DerivedKpi(
             "unit_cost_eur",
@@ -197,6 +204,7 @@ DERIVED_KPIS: dict[str, DerivedKpi] = {
             "lower_is_better",
             "Coût unitaire",
             "Unit cost",
+            family="profitability",
         ),
     )
 }

@@ -14,12 +14,20 @@ from pipelines.defs.quality.checks import (
     kpi_values_are_fresh,
     kpi_values_have_no_outliers,
 )
+from pipelines.defs.report.assets import report
 from pipelines.defs.resources import CapWorkspace
 from pipelines.defs.schedules import nightly_0200_paris
 from pipelines.defs.sensors import client_inbox_sensor
 
 defs = dg.Definitions(
-    assets=[raw_files, kpi_observations, kpi_values, kpi_series, impact],
+    assets=[
+        raw_files,
+        kpi_observations,
+        kpi_values,
+        kpi_series,
+        impact,
+        report,
+    ],
     asset_checks=[
         kpi_observations_pass_delivery_rules,
         kpi_values_have_no_outliers,

@@ -6,6 +6,9 @@ neutralises both when it writes client text back out.
 """
 
 import html
+import re
+
+from pipelines.ingest.text import normalize
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -19,3 +22,10 @@ def for_markdown(text: str) -> str:
     """Text safe in a markdown table cell rendered as HTML: no formula, markup or cell break."""
     escaped = html.escape(neutralize_formula(text), quote=False)
     return escaped.replace("|", "\\|").replace("\n", " ")
+
+
+def file_stem(text: str, limit: int = 40) -> str:
+    """A file-name part made from client text: ASCII letters, digits and dashes only, so a
+    site called `../../etc/passwd` becomes `etc-passwd` and can never name a path."""
+    stem = re.sub(r"[^a-z0-9]+", "-", normalize(text)).strip("-")[:limit].strip("-")
+    return stem or "x"

@@ -17,7 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_assets_checks_schedules_and_sensors() -> None:
     repository = defs.get_repository_def()
     assets = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
-    assert assets == {"raw_files", "kpi_observations", "kpi_values", "kpi_series", "impact"}
+    assert assets == {
+        "raw_files",
+        "kpi_observations",
+        "kpi_values",
+        "kpi_series",
+        "impact",
+        "report",
+    }
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
     assert checks == {
         "kpi_observations_all_files_accepted",
@@ -37,7 +44,7 @@ def test_every_asset_says_what_it_is_for_the_ui() -> None:
         assert node.description and len(node.description) > 40, key
         assert node.owners == ["team:consulting"], key
         assert node.kinds, key
-        assert node.group_name in {"ingest", "kpis", "impact"}, key
+        assert node.group_name in {"ingest", "kpis", "impact", "report"}, key
 
 
 def test_only_the_delivery_rules_block() -> None:

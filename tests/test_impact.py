@@ -162,7 +162,7 @@ def test_too_few_periods_give_insufficient_data_and_never_a_number() -> None:
     naive = rows[rows["method"] == "before_after"].iloc[0]
     assert naive["reason_en"] == "5 periods before go-live, at least 6 needed"
     assert naive["sentence_fr"] == (
-        "Productivité (unités par heure) : données insuffisantes "
+        "Productivité (unités par heure)\u00a0: données insuffisantes "
         "(5 périodes avant la mise en place, 6 au minimum)"
     )
     assert naive["preferred"]
@@ -198,4 +198,4 @@ def test_a_kpi_that_goes_negative_is_compared_in_its_unit() -> None:
     assert naive["basis"] == "absolute"
     assert naive["abs_change"] == pytest.approx(values[24:].mean() - values[:24].mean())
     assert naive["verdict"] == "improved"
-    assert "€ (IC 95 % : +" in naive["sentence_fr"]
+    assert "€ (IC 95\u00a0%\u00a0: +" in naive["sentence_fr"]

@@ -11,6 +11,7 @@ import dagster as dg
 import duckdb
 import openpyxl
 import pytest
+from pypdf import PdfReader
 
 from pipelines.demo import DEMO_EFFECTS, write_demo
 from pipelines.demo.periods import last_complete_month, last_complete_week
@@ -195,7 +196,24 @@ def test_a_delivery_failing_a_blocking_check_stops_that_client_only(
     assert sorted(record.event_log_entry.step_key for record in materialized) == [
         "kpi_observations",
         "raw_files",
-    ]  # kpi_values, downstream of the blocking check, waited
+    ]  # kpi_values, downstream of the blocking check, waited, and kpi_series and impact too
+    other = instance.get_runs(
+        filters=dg.RunsFilter(tags={"dagster/partition": "menuiseries-rhone"}), limit=1
+    )
+    materialized = instance.get_records_for_run(
+        other[0].run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    assert {"kpi_values", "kpi_series", "impact"} <= {
+        record.event_log_entry.step_key for record in materialized
+    }  # the other client's values and impact were produced in the same run
+    # The next night has nothing new: the report is rebuilt and says what is pending.
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert run_clients(Workspace(demo_home), "helios-services") == 0
+    folder = report_folder(demo_home, "helios-services")
+    assert (
+        "Data awaiting correction: Finance pack FY2026 restated.xlsx. Figures remain those of "
+        "the last validated delivery." in (folder / "email.txt").read_text(encoding="utf-8")
+    )
 
 
 def impact_rows(demo_home: Path, slug: str, kpi: str) -> dict[tuple[str, str], dict]:
@@ -270,8 +288,82 @@ def test_impact_sentences_are_written_in_both_languages(
     row = impact_rows(demo_home, "menuiseries-rhone", "units_per_hour")[
         ("__client_total__", "seasonal")
     ]
-    assert row["sentence_fr"].startswith("Productivité (unités par heure) : +11,")
-    assert "(IC 95 % : +" in row["sentence_fr"]
+    # French typography: no-break spaces before « : » and « % », decimal commas
+    assert row["sentence_fr"].startswith("Productivité (unités par heure)\u00a0: +11,")
+    assert "(IC 95\u00a0%\u00a0: +" in row["sentence_fr"]
     assert row["sentence_fr"].endswith("amélioration significative (corrigé de la saisonnalité)")
     assert row["sentence_en"].startswith("Productivity (units per hour): +11.")
     assert "(95% CI: +" in row["sentence_en"]
+
+
+def report_folder(demo_home: Path, slug: str) -> Path:
+    """The demo client's report folder for its latest period."""
+    (folder,) = [p for p in (demo_home / "reports" / slug).iterdir() if p.is_dir()]
+    return folder
+
+
+def pdf_text(path: Path) -> list[str]:
+    return [page.extract_text() for page in PdfReader(path).pages]
+
+
+def test_the_french_report_is_a_pdf_with_its_pages_and_french_numbers(
+    demo_home: Path, first_run: tuple[int, str]
+) -> None:
+    folder = report_folder(demo_home, "menuiseries-rhone")
+    assert folder.name == f"{last_complete_month(AS_OF):%Y-%m}"
+    pages = pdf_text(folder / f"rapport-menuiseries-rhone-{folder.name}.pdf")
+    assert "Menuiseries du Rhône" in pages[0] and "Résultats de la transformation" in pages[0]
+    assert "Synthèse" in pages[1]
+    assert "Productivité (unités par heure) : +11,7" in " ".join(pages[1].split())
+    assert any("Indicateurs clés" in page for page in pages)
+    assert any("Annexe – qualité des données" in page for page in pages)
+    assert "Note de méthode" in pages[-1]
+    text = " ".join(" ".join(pages).split())
+    assert "IC 95 % : +" in text  # French: decimal comma and a space before %
+    assert "amélioration significative" in text
+    charts = sorted(p.name for p in (folder / "charts").glob("*.png"))
+    assert "summary.png" in charts and "units_per_hour__total.png" in charts
+    # four sites, one series each, and the before/after comparison across them
+    assert sum(name.startswith("units_per_hour__site-") for name in charts) == 4
+    assert "units_per_hour__sites.png" in charts
+    # every chart is a page, and the rest are the cover and the text pages
+    titles = ("Menuiseries du Rhône", "Synthèse", "Indicateurs clés", "Annexe", "Note de méthode")
+    text_pages = [page for page in pages if page.startswith(titles)]
+    assert len(pages) == len(charts) + len(text_pages)
+    assert 5 <= len(text_pages) <= 8
+
+
+def test_the_english_report_and_its_email_body(demo_home: Path, first_run: tuple[int, str]) -> None:
+    folder = report_folder(demo_home, "helios-services")
+    text = " ".join(
+        " ".join(pdf_text(folder / f"report-helios-services-{folder.name}.pdf")).split()
+    )
+    assert "Billable hours per FTE: +8.2% (95% CI: +6.9% to +9.5%)" in text
+    assert "EBITDA margin: +3.0 pts" in text
+    html = (folder / "email.html").read_text(encoding="utf-8")
+    assert 'src="cid:summary"' in html and 'src="cid:billable_hours_per_fte__total"' in html
+    assert "Helios Services" in html and "Billable hours per FTE" in html
+    body = (folder / "email.txt").read_text(encoding="utf-8")
+    assert body.startswith("Hello,")
+    assert "Billable hours per FTE: +8.2% (95% CI: +6.9% to +9.5%)" in body
+    preview = (folder / "report.html").read_text(encoding="utf-8")
+    assert 'src="charts/summary.png"' in preview
+
+
+def test_the_control_client_has_its_treated_against_controls_chart(
+    demo_home: Path, first_run: tuple[int, str]
+) -> None:
+    folder = report_folder(demo_home, "logistique-durand")
+    assert folder.name.startswith("2026-W")
+    assert (folder / "charts" / "parcels_per_hour__controls.png").is_file()
+
+
+def test_the_same_inputs_give_the_same_report(demo_home: Path, first_run: tuple[int, str]) -> None:
+    folder = report_folder(demo_home, "menuiseries-rhone")
+    pdf = next(folder.glob("*.pdf"))
+    before = {p: p.read_bytes() for p in [pdf, *sorted((folder / "charts").iterdir())]}
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        assert run_clients(Workspace(demo_home), "menuiseries-rhone") == 0, output.getvalue()
+    after = {p: p.read_bytes() for p in before}
+    assert [p.name for p in before if before[p] != after[p]] == []

@@ -271,6 +271,9 @@ class DerivedKpiSpec(StrictModel):
     )
     label_fr: str = Field(description="Label in French reports.", min_length=1)
     label_en: str = Field(description="Label in English reports.", min_length=1)
+    family: Literal["productivity", "profitability"] = Field(
+        "productivity", description="The report's section it belongs to."
+    )
 
 
 class Target(StrictModel):

@@ -4,12 +4,8 @@
 significative (corrigé de la saisonnalité). »
 """
 
-from babel import Locale
-from babel.numbers import format_decimal, format_percent
-
+from pipelines.formatting import percent, signed_number
 from pipelines.impact.statistics import Estimate
-
-LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
 VERDICTS = {
     "fr": {
@@ -61,22 +57,14 @@ INSUFFICIENT = {
 }
 
 WORDS = {
-    "fr": {"ci": "IC 95 %", "to": "à", "insufficient": "données insuffisantes", "points": "points"},
+    "fr": {
+        "ci": "IC 95\u00a0%",
+        "to": "à",
+        "insufficient": "données insuffisantes",
+        "points": "points",
+    },
     "en": {"ci": "95% CI", "to": "to", "insufficient": "insufficient data", "points": "pts"},
 }
-
-
-def signed_percent(value: float, language: str) -> str:
-    """`+12,0 %` (fr) or `+12.0%` (en): a change in percent with its sign, one decimal."""
-    locale = LOCALES[language]
-    pattern = Locale.parse(locale).percent_formats[None].pattern.replace("#,##0", "#,##0.0")
-    return format_percent(value / 100, format=f"+{pattern};-{pattern}", locale=locale)
-
-
-def signed_number(value: float, language: str, suffix: str = "") -> str:
-    """`+1 234,5` (fr) or `+1,234.5` (en), one decimal, with an optional unit after a space."""
-    text = format_decimal(value, format="+#,##0.0;-#,##0.0", locale=LOCALES[language])
-    return f"{text}\u00a0{suffix}" if suffix else text
 
 
 def reason(estimate: Estimate, language: str) -> str:
@@ -97,7 +85,7 @@ def unit_suffix(unit: str, language: str) -> str:
 def sentence(estimate: Estimate, label: str, language: str, unit: str) -> str:
     """The result in one sentence: label, change, 95 % interval, verdict, method."""
     words = WORDS[language]
-    colon = " : " if language == "fr" else ": "
+    colon = "\u00a0: " if language == "fr" else ": "
     if estimate.verdict == "insufficient_data" or estimate.change is None:
         return f"{label}{colon}{words['insufficient']} ({reason(estimate, language)})"
     change = _format(estimate.change, estimate, language, unit)
@@ -113,5 +101,5 @@ def _format(value: float | None, estimate: Estimate, language: str, unit: str) -
     if value is None:
         return "?"
     if estimate.basis == "relative":
-        return signed_percent(value, language)
+        return percent(value, language, signed=True)
     return signed_number(value, language, unit_suffix(unit, language))

@@ -29,6 +29,7 @@ def derived_kpis(config: ClientConfig) -> dict[str, DerivedKpi]:
             spec.label_fr,
             spec.label_en,
             spec.factor,
+            spec.family,
         )
         for spec in config.derived_kpis
     }

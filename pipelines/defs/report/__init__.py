@@ -1,0 +1,1 @@
+"""Report stage: the charts and the client report (PDF, email body)."""

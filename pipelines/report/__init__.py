@@ -1,0 +1,1 @@
+"""The client report: charts, PDF, HTML email body."""

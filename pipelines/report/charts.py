@@ -1,0 +1,809 @@
+"""The report's charts, as matplotlib Figures: pure functions of their data, no I/O.
+
+Four kinds, each readable on a phone at 800 px wide: a KPI's timeline around go-live with its
+before/after levels and 95 % band, the sites compared (dumbbell), the transformed sites against
+the control sites (indexed to 100), and the executive summary (every KPI's change with its
+interval). Titles come from the caller in the client's language; the functions add only a few
+fixed words (legend, go-live label), in French or English.
+
+x positions are matplotlib date numbers computed here (`matplotlib.dates.date2num`), so no unit
+converter, pandas' or matplotlib's, is involved and the figures carry no global state.
+"""
+
+import logging
+import math
+import textwrap
+from collections.abc import Callable, Sequence
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import Formatter, MaxNLocator
+from matplotlib.transforms import Transform, blended_transform_factory, offset_copy
+
+from pipelines import formatting
+from pipelines.report import style
+
+logger = logging.getLogger(__name__)
+
+WORDS = {
+    "fr": {
+        "go_live": "Mise en place",
+        "target": "Objectif",
+        "before_mean": "Moyenne avant",
+        "after_mean": "Moyenne après",
+        "band": "IC 95 %",
+        "ramp_up": "Montée en charge",
+        "before": "Avant",
+        "after_improved": "Après, amélioration",
+        "after_worsened": "Après, dégradation",
+        "after_no_significant_change": "Après, pas d'évolution significative",
+        "treated": "Sites transformés",
+        "controls": "Sites témoins",
+        "index": "Indice 100 = moyenne des 12 périodes avant la mise en place",
+        "insufficient": "données insuffisantes",
+        "improved": "Amélioration significative",
+        "worsened": "Dégradation significative",
+        "no_significant_change": "Pas d'évolution significative",
+        "points": "pts",
+        "change_axis": "Évolution après la mise en place",
+        "mixed_units": "en %, en points pour les taux",
+        "points_axis": "en points",
+    },
+    "en": {
+        "go_live": "Go-live",
+        "target": "Target",
+        "before_mean": "Before average",
+        "after_mean": "After average",
+        "band": "95% CI",
+        "ramp_up": "Ramp-up",
+        "before": "Before",
+        "after_improved": "After, improved",
+        "after_worsened": "After, worsened",
+        "after_no_significant_change": "After, no significant change",
+        "treated": "Transformed sites",
+        "controls": "Control sites",
+        "index": "Index 100 = mean of the 12 periods before go-live",
+        "insufficient": "insufficient data",
+        "improved": "Significant improvement",
+        "worsened": "Significant deterioration",
+        "no_significant_change": "No significant change",
+        "points": "pts",
+        "change_axis": "Change after go-live",
+        "mixed_units": "%, points for rates",
+        "points_axis": "points",
+    },
+}
+
+VERDICT_ORDER = ("improved", "worsened", "no_significant_change")
+INSUFFICIENT = "insufficient_data"
+
+MONTH_STEPS = (1, 2, 3, 4, 6, 12, 24, 60, 120)
+WEEK_STEPS = (1, 2, 4, 8, 13, 26, 52, 104, 260)
+MAX_X_TICKS = 6
+"""A month label is about 75 px wide at 11 pt: six fit 700 px with air between them."""
+INDEX_BASE_PERIODS = 12
+LABEL_WRAP = 32
+"""Characters per line of a site or KPI name, so names never eat half the chart's width."""
+
+HEADROOM = 0.32
+"""Share of the data's range left free above it, for the box at the chart's top-left."""
+ROW_HEIGHT_IN = 0.5
+MIN_ROWS_HEIGHT_IN = 3.0
+FRAME_HEIGHT_IN = 1.7
+"""Title, x axis and legend around the rows of the horizontal charts."""
+
+NOTE_OFFSET_PT = 10.0
+"""Space between the plot and the column of changes at its right."""
+LEVEL_WIDTH = 3.0
+DASHES = (0, (5, 3))
+BAND_ALPHA = 0.18
+
+
+def kpi_timeline(
+    values: pd.Series,
+    *,
+    title: str,
+    unit: str,
+    language: str,
+    grain: str,
+    go_live: pd.Timestamp,
+    after_start: pd.Timestamp,
+    before_mean: float | None,
+    after_mean: float | None,
+    band: tuple[float, float] | None,
+    change_text: str,
+    target: float | None = None,
+) -> Figure:
+    """A KPI's values around go-live: the series, its before and after levels, the 95 % band
+    of the after level, the ramp-up shaded, the go-live line, the target, and `change_text`
+    in a box at the top-left.
+
+    `values` is indexed by period start; NaN is a missing period, drawn as a gap. The before
+    level spans the periods before `go_live`; the after level and its band (`band`, low and
+    high in the KPI's unit) span the periods from `after_start` on. Raises ValueError when
+    `values` is empty.
+    """
+    words = _words(language)
+    series = _period_series(values)
+    go_live, after_start = pd.Timestamp(go_live), pd.Timestamp(after_start)
+    with style.chart_style():
+        fig, ax = style.new_figure()
+        style.set_title(fig, title)
+        x = _date_numbers(series.index)
+        _draw_series(ax, x, series.to_numpy(), style.SERIES, markersize=_marker_size(len(x)))
+        pad = _half_period(grain)
+        before = _span(x[series.index < go_live], pad)
+        after = _span(x[series.index >= after_start], pad)
+        handles = [
+            _level(ax, before, before_mean, style.BEFORE, words["before_mean"], "before_mean"),
+            _ramp_up(ax, go_live, after_start, words["ramp_up"]),
+            _level(ax, after, after_mean, style.AFTER, words["after_mean"], "after_mean"),
+            _band(ax, after, band, words["band"]),
+            _target_line(ax, target, words["target"]),
+        ]
+        _go_live_line(ax, go_live, words["go_live"])
+        _corner_note(ax, change_text, gid="change_text", emphasis=True)
+        extremes = [*series.to_numpy(), before_mean, after_mean, target, *(band or ())]
+        ax.set_ylim(*_value_limits(extremes, headroom=HEADROOM))
+        _value_axis(ax.yaxis, _unit_renderer(unit, language))
+        ax.set_ylabel(formatting.unit_label(unit, language))
+        _period_axis(ax, series.index, grain, language)
+        _finish(fig, [handle for handle in handles if handle is not None])
+    return fig
+
+
+def site_comparison(
+    rows: pd.DataFrame, *, title: str, unit: str, language: str, direction: str
+) -> Figure:
+    """A dumbbell per site, from the before level (hollow grey dot) to the after level (dot
+    coloured by verdict), best effect on top, the change in percent written on the right.
+
+    `rows` has columns site, before, after, change_pct, verdict; `direction` is
+    "higher_is_better" or "lower_is_better" and decides which change is best.
+    """
+    words = _words(language)
+    table = rank_sites(rows, direction)
+    with style.chart_style():
+        fig, ax = style.new_figure(height_in=_rows_height(len(table)))
+        style.set_title(fig, title)
+        y = _row_positions(len(table))
+        _dumbbells(ax, y, table)
+        for position, row in zip(y, table.to_dict("records"), strict=True):
+            if _finite(row["change_pct"]) and row["verdict"] != INSUFFICIENT:
+                _row_note(
+                    ax,
+                    position,
+                    formatting.percent(float(row["change_pct"]), language, signed=True),
+                )
+            else:
+                _row_note(ax, position, words["insufficient"], muted=True)
+        _category_axis(ax, y, table["site"].astype(str).tolist())
+        levels = [*pd.to_numeric(table["before"]), *pd.to_numeric(table["after"])]
+        ax.set_xlim(*_value_limits(levels, headroom=0.0, margin=0.08))
+        _value_axis(ax.xaxis, _unit_renderer(unit, language), ticks=7)
+        ax.set_xlabel(formatting.unit_label(unit, language))
+        _align_notes(ax)
+        verdicts = _present_verdicts(table["verdict"])
+        handles = [
+            _dot_handle(style.BEFORE, words["before"], hollow=True),
+            *(_dot_handle(style.VERDICT_COLOURS[v], words[f"after_{v}"]) for v in verdicts),
+        ]
+        _finish(fig, handles)
+    return fig
+
+
+def treated_vs_controls(
+    treated: pd.Series,
+    controls: pd.Series,
+    *,
+    title: str,
+    language: str,
+    grain: str,
+    go_live: pd.Timestamp,
+) -> Figure:
+    """The transformed sites and the control sites on one scale: each series divided by its
+    mean over the (up to) 12 periods before go-live, times 100.
+
+    Raises ValueError when a series has no positive mean before go-live to index on.
+    """
+    words = _words(language)
+    go_live = pd.Timestamp(go_live)
+    index = _period_series(treated).index.union(_period_series(controls).index)
+    indexed = [
+        (
+            index_to_base(_period_series(treated).reindex(index), go_live, grain),
+            style.AFTER,
+            words["treated"],
+            "treated",
+        ),
+        (
+            index_to_base(_period_series(controls).reindex(index), go_live, grain),
+            style.CONTROL,
+            words["controls"],
+            "controls",
+        ),
+    ]
+    with style.chart_style():
+        fig, ax = style.new_figure()
+        style.set_title(fig, title)
+        x = _date_numbers(index)
+        handles: list[Artist] = []
+        for series, colour, label, gid in indexed:
+            _draw_series(
+                ax,
+                x,
+                series.to_numpy(),
+                colour,
+                # Two dense lines read better without dots: the index, not each period, matters.
+                markersize=_marker_size(len(x), dense=0.0),
+                linewidth=2.0,
+                gid=gid,
+            )
+            handles.append(_line_handle(colour, label, width=2.0))
+        ax.axhline(100.0, color="#BDBDBD", linewidth=1.0, zorder=1)
+        _go_live_line(ax, go_live, words["go_live"])
+        _corner_note(ax, words["index"], gid="index_note", emphasis=False)
+        extremes = [100.0, *(value for series, *_ in indexed for value in series)]
+        ax.set_ylim(*_value_limits(extremes, headroom=HEADROOM))
+        _value_axis(ax.yaxis, lambda value, decimals: formatting.number(value, language, decimals))
+        _period_axis(ax, index, grain, language)
+        _finish(fig, handles)
+    return fig
+
+
+def executive_summary(rows: pd.DataFrame, *, title: str, language: str) -> Figure:
+    """Every KPI's change after go-live on one row: a dot at the change, its 95 % interval as
+    an error bar, coloured by verdict; the change written at the right of the row.
+
+    `rows` has columns label, change, ci_low, ci_high, verdict, basis ("relative": change in
+    percent; "absolute": in the KPI's unit, points for a rate) and optionally unit. Rows keep
+    their order, first on top; an insufficient_data row shows the words instead of a dot.
+    Both bases share the axis (a relative change in % and a rate's change in points are of a
+    like size); each row's text gives its unit.
+    """
+    words = _words(language)
+    records = rows.reset_index(drop=True).to_dict("records")
+    usable = [not _insufficient(row) for row in records]
+    with style.chart_style():
+        fig, ax = style.new_figure(height_in=_rows_height(len(records)))
+        style.set_title(fig, title)
+        y = _row_positions(len(records))
+        extremes: list[object] = [0.0]
+        if not records:
+            _insufficient_note(ax, -0.5, words["insufficient"])
+            ax.tick_params(axis="x", labelbottom=False, bottom=False)
+        for position, row, ok in zip(y, records, usable, strict=True):
+            if not ok:
+                _insufficient_note(ax, position, words["insufficient"])
+                continue
+            _row_note(ax, position, _summary_change(row, language))
+            extremes.extend([row["change"], row.get("ci_low"), row.get("ci_high")])
+        _change_dots(ax, y, records, usable)
+        ax.axvline(0.0, color=style.TEXT, linewidth=1.0, zorder=1)
+        _category_axis(ax, y, [str(row["label"]) for row in records])
+        ax.set_xlim(*_value_limits(extremes, headroom=0.0, margin=0.1))
+        relative = all(row["basis"] == "relative" for row in records)
+        _value_axis(ax.xaxis, _change_renderer(relative, language), ticks=7)
+        ax.set_xlabel(_change_axis_label(records, words))
+        _align_notes(ax)
+        verdicts = [row["verdict"] for row, ok in zip(records, usable, strict=True) if ok]
+        present = _present_verdicts(pd.Series(verdicts, dtype=object))
+        _finish(fig, [_dot_handle(style.VERDICT_COLOURS[v], words[v]) for v in present])
+    return fig
+
+
+def rank_sites(rows: pd.DataFrame, direction: str) -> pd.DataFrame:
+    """The sites best effect first ("best" per `direction`), sites without a change last."""
+    if direction not in ("higher_is_better", "lower_is_better"):
+        raise ValueError(f"unknown direction {direction!r}")
+    sign = 1.0 if direction == "higher_is_better" else -1.0
+    effect = sign * pd.to_numeric(rows["change_pct"], errors="coerce")
+    order = effect.sort_values(ascending=False, na_position="last", kind="stable").index
+    return rows.loc[order].reset_index(drop=True)
+
+
+def index_to_base(series: pd.Series, go_live: pd.Timestamp, grain: str) -> pd.Series:
+    """`series` as 100 × value / its mean over the (up to) 12 periods before go-live."""
+    start = go_live - _periods_offset(INDEX_BASE_PERIODS, grain)
+    base_window = series[(series.index >= start) & (series.index < go_live)]
+    base = float(base_window.mean())
+    if not math.isfinite(base) or base <= 0:
+        raise ValueError("no positive mean before go-live to index the series on")
+    return 100.0 * series / base
+
+
+class _ValueFormatter(Formatter):
+    """Tick labels through a formatting function, all with the decimals the ticks need."""
+
+    def __init__(self, render: Callable[[float, int], str]) -> None:
+        self._render = render
+        self._decimals = 0
+        # Matplotlib formats the same ticks several times per draw; Babel is not free.
+        self._texts: dict[tuple[float, int], str] = {}
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return self._text(x, self._decimals)
+
+    def format_ticks(self, values: Sequence[float]) -> list[str]:
+        self._decimals = _common_decimals(values)
+        return [self._text(v, self._decimals) for v in values]
+
+    def _text(self, value: float, decimals: int) -> str:
+        key = (float(value), decimals)
+        if key not in self._texts:
+            self._texts[key] = self._render(value, decimals)
+        return self._texts[key]
+
+
+def _common_decimals(values: Sequence[float]) -> int:
+    """The fewest decimals that write every tick exactly (0.5, 0.75 -> 2)."""
+    for decimals in range(6):
+        scale = 10**decimals
+        if all(abs(v * scale - round(v * scale)) < 1e-6 for v in values):
+            return decimals
+    return 6
+
+
+def _unit_renderer(unit: str, language: str) -> Callable[[float, int], str]:
+    if unit == "pct":
+        return lambda value, decimals: formatting.percent(value, language, decimals)
+    return lambda value, decimals: formatting.number(value, language, decimals)
+
+
+def _change_renderer(relative: bool, language: str) -> Callable[[float, int], str]:
+    if relative:
+        return lambda value, decimals: formatting.percent(value, language, decimals, signed=True)
+    return lambda value, decimals: formatting.signed_number(value, language, decimals=decimals)
+
+
+def _words(language: str) -> dict[str, str]:
+    formatting.locale_of(language)
+    return WORDS[language]
+
+
+def _period_series(values: pd.Series) -> pd.Series:
+    """Float values on a sorted DatetimeIndex of period starts (ValueError when empty)."""
+    if len(values) == 0:
+        raise ValueError("no values to chart")
+    index = pd.DatetimeIndex(pd.to_datetime(values.index))
+    series = pd.Series(pd.to_numeric(values.to_numpy(), errors="coerce"), index=index)
+    return series.astype(float).sort_index()
+
+
+def _date_numbers(index: pd.DatetimeIndex) -> np.ndarray:
+    return np.asarray(mdates.date2num(pd.DatetimeIndex(index).to_numpy()), dtype=float)
+
+
+def _date_number(stamp: pd.Timestamp) -> float:
+    return float(mdates.date2num(pd.Timestamp(stamp).to_datetime64()))
+
+
+def _half_period(grain: str) -> float:
+    """Half a period in days (matplotlib date units): the air left at each end of the x axis."""
+    return 16.0 if grain == "month" else 4.0
+
+
+def _periods_offset(count: int, grain: str) -> pd.DateOffset:
+    if grain == "month":
+        return pd.DateOffset(months=count)
+    if grain == "week":
+        return pd.DateOffset(weeks=count)
+    raise ValueError(f"unknown grain {grain!r}, expected 'month' or 'week'")
+
+
+def _finish(fig: Figure, handles: list[Artist]) -> None:
+    style.add_legend(fig, handles)
+    style.fix_layout(fig)
+
+
+def _marker_size(points: int, *, dense: float = 3.0) -> float:
+    """Markers show the periods (and a lone value between gaps); smaller when there are many."""
+    return 4.5 if points <= 40 else dense
+
+
+def _draw_series(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    colour: str,
+    *,
+    markersize: float,
+    linewidth: float = 1.4,
+    gid: str = "values",
+) -> Line2D:
+    (line,) = ax.plot(
+        x,
+        y,
+        color=colour,
+        linewidth=linewidth,
+        marker="o",
+        markersize=markersize,
+        markeredgewidth=0,
+        zorder=3,
+        gid=gid,
+    )
+    return line
+
+
+def _span(x: np.ndarray, pad: float) -> tuple[float, float] | None:
+    """From the first to the last of a side's periods; a lone period gets some width."""
+    if x.size == 0:
+        return None
+    start, end = float(x.min()), float(x.max())
+    return (start - pad / 2, end + pad / 2) if start == end else (start, end)
+
+
+def _level(
+    ax: Axes,
+    span: tuple[float, float] | None,
+    level: float | None,
+    colour: str,
+    label: str,
+    gid: str,
+) -> Line2D | None:
+    """A side's mean as a thick horizontal segment over its periods; its legend handle."""
+    if level is None or span is None:
+        if level is not None:
+            logger.debug("%s %s not drawn: no period on its side", gid, level)
+        return None
+    ax.plot(
+        span,
+        [level, level],
+        color=colour,
+        linewidth=LEVEL_WIDTH,
+        solid_capstyle="butt",
+        zorder=4,
+        gid=gid,
+    )
+    return _line_handle(colour, label)
+
+
+def _band(
+    ax: Axes, span: tuple[float, float] | None, band: tuple[float, float] | None, label: str
+) -> Patch | None:
+    """The after level's 95 % interval, a translucent rectangle over the after periods."""
+    if band is None or span is None:
+        return None
+    low, high = sorted(band)
+    ax.add_patch(
+        Rectangle(
+            (span[0], low),
+            span[1] - span[0],
+            high - low,
+            facecolor=style.AFTER,
+            alpha=BAND_ALPHA,
+            edgecolor="none",
+            zorder=2,
+            gid="band",
+        )
+    )
+    return Patch(facecolor=style.AFTER, alpha=BAND_ALPHA, label=label)
+
+
+def _ramp_up(
+    ax: Axes, go_live: pd.Timestamp, after_start: pd.Timestamp, label: str
+) -> Patch | None:
+    """The ramp-up periods shaded, from go-live to the first period of the after side."""
+    if after_start <= go_live:
+        return None
+    ax.axvspan(
+        _date_number(go_live),
+        _date_number(after_start),
+        facecolor=style.RAMP_UP,
+        edgecolor="none",
+        zorder=0,
+        gid="ramp_up",
+    )
+    return Patch(facecolor=style.RAMP_UP, label=label)
+
+
+def _target_line(ax: Axes, target: float | None, label: str) -> Line2D | None:
+    if target is None:
+        return None
+    ax.axhline(target, color=style.TARGET, linestyle=DASHES, linewidth=1.6, zorder=2, gid="target")
+    return _line_handle(style.TARGET, label, width=1.6, dashed=True)
+
+
+def _go_live_line(ax: Axes, go_live: pd.Timestamp, label: str) -> None:
+    x = _date_number(go_live)
+    ax.axvline(x, color=style.TEXT, linestyle=(0, (4, 3)), linewidth=1.3, zorder=5, gid="go_live")
+    # Above the plot, where neither the data nor the top-left note can be.
+    ax.text(
+        x,
+        1.015,
+        label,
+        transform=blended_transform_factory(ax.transData, ax.transAxes),
+        ha="center",
+        va="bottom",
+        color=style.TEXT,
+        clip_on=False,
+        gid="go_live_label",
+    )
+
+
+def _corner_note(ax: Axes, text: str, *, gid: str, emphasis: bool) -> None:
+    """A note in the top-left corner, in the headroom the y limits leave free, on white so
+    the go-live line passes behind it."""
+    box = {"boxstyle": "round,pad=0.45", "facecolor": "white"}
+    box["edgecolor"] = "#C8C8C8" if emphasis else "none"
+    ax.text(
+        0.012,
+        0.975,
+        text,
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize=style.EMPHASIS_SIZE if emphasis else style.FONT_SIZE,
+        fontweight="bold" if emphasis else "normal",
+        color=style.TEXT if emphasis else style.MUTED,
+        zorder=6,
+        bbox=box,
+        gid=gid,
+        parse_math=False,
+    )
+
+
+def _value_limits(
+    values: Sequence[object], *, headroom: float, margin: float = 0.06
+) -> tuple[float, float]:
+    """Axis limits around the finite `values`, with `headroom` of their range left on top."""
+    finite = np.array([float(v) for v in values if _finite(v)], dtype=float)
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    spread = high - low or (abs(high) * 0.1 or 1.0)
+    return low - margin * spread, high + (margin + headroom) * spread
+
+
+def _value_axis(axis: Axis, render: Callable[[float, int], str], *, ticks: int = 5) -> None:
+    axis.set_major_locator(MaxNLocator(nbins=ticks, steps=[1, 2, 2.5, 5, 10]))
+    axis.set_major_formatter(_ValueFormatter(render))
+
+
+def _period_axis(ax: Axes, index: pd.DatetimeIndex, grain: str, language: str) -> None:
+    """A few period ticks on calendar steps (every quarter, every year...), the rest bare."""
+    ticks = tick_periods(index.min(), index.max(), grain)
+    ax.set_xticks(
+        _date_numbers(pd.DatetimeIndex(ticks)),
+        labels=[formatting.period(t, grain, language) for t in ticks],
+    )
+    pad = _half_period(grain)
+    ax.set_xlim(_date_number(index.min()) - pad, _date_number(index.max()) + pad)
+
+
+def tick_periods(first: pd.Timestamp, last: pd.Timestamp, grain: str) -> list[pd.Timestamp]:
+    """At most six period starts from first to last, on the finest calendar step that fits:
+    monthly ticks fall on months 1, 4, 7, 10 for a quarterly step; weekly ones on ISO weeks
+    1, 14, 27, 40 for a 13-week step."""
+    frequency = {"month": "MS", "week": "W-MON"}.get(grain)
+    if frequency is None:
+        raise ValueError(f"unknown grain {grain!r}, expected 'month' or 'week'")
+    periods = pd.date_range(first, last, freq=frequency)
+    ticks: list[pd.Timestamp] = list(periods)
+    for step in MONTH_STEPS if grain == "month" else WEEK_STEPS:
+        ticks = [p for p in periods if _on_step(p, grain, step)]
+        if len(ticks) <= MAX_X_TICKS:
+            break
+    return ticks or list(periods[:1])
+
+
+def _on_step(period: pd.Timestamp, grain: str, step: int) -> bool:
+    if grain == "month":
+        return (period.year * 12 + period.month - 1) % step == 0
+    iso = period.isocalendar()
+    if iso.week == 53:  # would sit one week from week 1 on every step but the weekly one
+        return step == 1
+    if step <= 52:
+        return (iso.week - 1) % step == 0
+    return iso.week == 1 and iso.year % (step // 52) == 0
+
+
+def _line_handle(
+    colour: str, label: str, *, width: float = LEVEL_WIDTH, dashed: bool = False
+) -> Line2D:
+    linestyle = DASHES if dashed else "-"
+    return Line2D([], [], color=colour, linewidth=width, linestyle=linestyle, label=label)
+
+
+def _dot_handle(colour: str, label: str, *, hollow: bool = False) -> Line2D:
+    return Line2D(
+        [],
+        [],
+        linestyle="none",
+        marker="o",
+        markersize=8,
+        markerfacecolor="white" if hollow else colour,
+        markeredgecolor=colour,
+        markeredgewidth=1.8 if hollow else 0.0,
+        label=label,
+    )
+
+
+def _rows_height(count: int) -> float:
+    return max(MIN_ROWS_HEIGHT_IN, ROW_HEIGHT_IN * count + FRAME_HEIGHT_IN)
+
+
+def _row_positions(count: int) -> np.ndarray:
+    """y of each row, the first row on top."""
+    return np.arange(count, dtype=float)[::-1]
+
+
+def _category_axis(ax: Axes, y: np.ndarray, labels: list[str]) -> None:
+    wrapped = [textwrap.fill(label, LABEL_WRAP, break_long_words=False) for label in labels]
+    ax.set_yticks(y, labels=wrapped, parse_math=False)
+    ax.set_ylim(-0.6, len(labels) - 0.4)
+    ax.grid(axis="y", visible=False)
+    ax.grid(axis="x", visible=True)
+    ax.spines["left"].set_visible(False)
+
+
+def _row_note(ax: Axes, y: float, text: str, *, muted: bool = False) -> None:
+    """A row's change, in a column at the right of the plot (see `_align_notes`)."""
+    ax.text(
+        1.0,
+        y,
+        text,
+        transform=_note_transform(ax, NOTE_OFFSET_PT),
+        ha="left",
+        va="center",
+        fontweight="normal" if muted else "bold",
+        fontstyle="italic" if muted else "normal",
+        color=style.MUTED if muted else style.TEXT,
+        clip_on=False,
+        gid="muted_note" if muted else "change",
+    )
+
+
+def _align_notes(ax: Axes) -> None:
+    """Right-align the changes of the column so that their units line up; the words of a
+    row without a change stay left-aligned."""
+    notes = [text for text in ax.texts if text.get_gid() == "change"]
+    if not notes:
+        return
+    renderer = ax.figure.canvas.get_renderer()
+    widest = max(note.get_window_extent(renderer).width for note in notes)
+    right = NOTE_OFFSET_PT + widest * 72 / ax.figure.dpi
+    for note in notes:
+        note.set_horizontalalignment("right")
+        note.set_transform(_note_transform(ax, right))
+
+
+def _note_transform(ax: Axes, offset_pt: float) -> Transform:
+    # An offset in points from the plot's right edge: the column's overhang does not depend
+    # on the plot's width, so one layout pass places it.
+    return offset_copy(
+        blended_transform_factory(ax.transAxes, ax.transData),
+        ax.figure,
+        x=offset_pt,
+        units="points",
+    )
+
+
+def _insufficient_note(ax: Axes, y: float, text: str) -> None:
+    """The words in the middle of an empty row, on white over the zero line."""
+    ax.text(
+        0.5,
+        y,
+        text,
+        ha="center",
+        va="center",
+        transform=blended_transform_factory(ax.transAxes, ax.transData),
+        color=style.MUTED,
+        fontstyle="italic",
+        zorder=4,
+        gid="insufficient",
+        bbox={"boxstyle": "square,pad=0.2", "facecolor": "white", "edgecolor": "none"},
+    )
+
+
+def _dumbbells(ax: Axes, y: np.ndarray, table: pd.DataFrame) -> None:
+    """One bar per row from before to after, a hollow dot at before, a dot by verdict at after:
+    one artist per kind (and per verdict), not per row."""
+    before = pd.to_numeric(table["before"], errors="coerce").to_numpy(float)
+    after = pd.to_numeric(table["after"], errors="coerce").to_numpy(float)
+    ax.hlines(y, before, after, color="#CFCFCF", linewidth=3.0, zorder=2)
+    ax.plot(
+        before,
+        y,
+        linestyle="none",
+        marker="o",
+        markersize=9,
+        markerfacecolor="white",
+        markeredgecolor=style.BEFORE,
+        markeredgewidth=1.8,
+        zorder=3,
+        gid="before",
+    )
+    verdicts = table["verdict"].astype(str).to_numpy()
+    for verdict in dict.fromkeys(verdicts):
+        rows = verdicts == verdict
+        ax.plot(
+            after[rows],
+            y[rows],
+            linestyle="none",
+            marker="o",
+            markersize=10,
+            color=_verdict_colour(verdict),
+            zorder=4,
+            gid=f"after:{verdict}",
+        )
+
+
+def _change_dots(ax: Axes, y: np.ndarray, records: list[dict], usable: list[bool]) -> None:
+    """A dot at each change and its 95 % interval as an error bar, one artist per verdict."""
+    rows = [(position, row) for position, row, ok in zip(y, records, usable, strict=True) if ok]
+    for verdict in dict.fromkeys(str(row["verdict"]) for _, row in rows):
+        group = [(position, row) for position, row in rows if str(row["verdict"]) == verdict]
+        change = np.array([float(row["change"]) for _, row in group])
+        low = np.array([_number(row.get("ci_low")) for _, row in group])
+        high = np.array([_number(row.get("ci_high")) for _, row in group])
+        container = ax.errorbar(
+            change,
+            [position for position, _ in group],
+            xerr=[np.maximum(change - low, 0.0), np.maximum(high - change, 0.0)],
+            fmt="o",
+            markersize=10,
+            color=_verdict_colour(verdict),
+            elinewidth=2.5,
+            capsize=5,
+            capthick=2.0,
+            zorder=3,
+        )
+        container.lines[0].set_gid(f"change:{verdict}")
+
+
+def _summary_change(row: dict, language: str) -> str:
+    value = float(row["change"])
+    if row["basis"] == "relative":
+        return formatting.percent(value, language, signed=True)
+    return formatting.signed_number(value, language, _absolute_suffix(row.get("unit"), language))
+
+
+def _absolute_suffix(unit: object, language: str) -> str:
+    """Points for a rate (the default: only rates change on the absolute basis), € for money."""
+    if not isinstance(unit, str) or unit == "pct":
+        return WORDS[language]["points"]
+    if unit == "eur" or unit.startswith("eur_"):
+        return "€"
+    return ""
+
+
+def _change_axis_label(records: list[dict], words: dict[str, str]) -> str:
+    """The summary's x label, saying the unit when some changes are in points."""
+    bases = {row["basis"] for row in records}
+    if "absolute" not in bases:
+        return words["change_axis"]
+    unit = words["points_axis"] if bases == {"absolute"} else words["mixed_units"]
+    return f"{words['change_axis']} ({unit})"
+
+
+def _insufficient(row: dict) -> bool:
+    return row["verdict"] == INSUFFICIENT or not _finite(row["change"])
+
+
+def _present_verdicts(verdicts: pd.Series) -> list[str]:
+    seen = set(verdicts.astype(str))
+    return [v for v in VERDICT_ORDER if v in seen]
+
+
+def _verdict_colour(verdict: object) -> str:
+    return style.VERDICT_COLOURS.get(str(verdict), style.NEUTRAL)
+
+
+def _number(value: object) -> float:
+    """The value as a float, NaN when missing or not a number."""
+    return float(value) if _finite(value) else math.nan
+
+
+def _finite(value: object) -> bool:
+    try:
+        return value is not None and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,147 @@
+"""What a client report says, gathered from the client's warehouse once: the key results, the
+series behind them, the files received and the data's coverage.
+
+Everything in it comes from the data (no clock): the same warehouse gives the same report.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import yaml
+
+from pipelines.catalogue import BASE_KPIS, DerivedKpi
+from pipelines.config.model import ClientConfig
+from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL, derived_kpis
+from pipelines.quality.deliveries import lateness
+from pipelines.sql import execute_sql
+
+REPORTS_DIR = Path(__file__).resolve().parent.parent.parent / "reports"
+COVERAGE_PERIODS = 12
+
+
+@cache
+def strings(language: str) -> dict[str, object]:
+    """The report's fixed words in `language`, from `reports/strings.yaml`."""
+    text = (REPORTS_DIR / "strings.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)[language]
+
+
+def say(language: str, key: str, **values: object) -> str:
+    """One fixed phrase of the report in `language`, its placeholders filled."""
+    return str(strings(language)[key]).format(**values)
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    """One key KPI of the report: its client-total result and its per-site results (the
+    preferred method of each), and how it is defined."""
+
+    kpi: DerivedKpi
+    total: dict[str, object] | None
+    sites: list[dict[str, object]]
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """Everything the charts, the PDF and the email body of one client report show."""
+
+    slug: str
+    config: ClientConfig
+    latest_period: dt.date
+    data_until: dt.date | None
+    key_results: list[KeyResult]
+    series: pd.DataFrame
+    files: pd.DataFrame
+    coverage: pd.DataFrame
+    lateness: tuple[dt.date | None, int, int]
+
+    @property
+    def language(self) -> str:
+        """The client's language: `fr` or `en`."""
+        return self.config.language
+
+    @property
+    def grain(self) -> str:
+        """`month` or `week`."""
+        return self.config.grain
+
+    @property
+    def period_key(self) -> str:
+        """The report's period in file names: `2026-10` or `2026-W47`."""
+        if self.grain == "week":
+            year, week, _ = self.latest_period.isocalendar()
+            return f"{year}-W{week:02d}"
+        return f"{self.latest_period:%Y-%m}"
+
+    @property
+    def has_controls(self) -> bool:
+        """Whether the client has control sites."""
+        return any(site.control for site in self.config.sites)
+
+    @property
+    def pending_files(self) -> list[str]:
+        """Deliveries quarantined by a blocking check: their data is pending a correction."""
+        quarantined = self.files[self.files["status"] == "quarantined"]
+        return [str(name) for name in quarantined["original_name"]]
+
+    def values(self, site: str, kpi: str) -> pd.Series:
+        """A site's (or total's) series of a KPI, indexed by period start."""
+        part = self.series[(self.series["site"] == site) & (self.series["kpi"] == kpi)]
+        return pd.Series(
+            part["value"].to_numpy(dtype=float),
+            index=pd.DatetimeIndex(pd.to_datetime(part["period_start"])),
+        ).sort_index()
+
+
+def gather(
+    con: duckdb.DuckDBPyConnection, config: ClientConfig, slug: str, today: dt.date
+) -> ReportContent:
+    """Read what the report of `slug` shows from its warehouse (after the `impact` asset);
+    `today` (the client's) only decides whether the data is late."""
+    impact = execute_sql(con, "select_report_impact").df()
+    series = execute_sql(con, "select_kpi_series").df()
+    latest_period, _grain = execute_sql(con, "select_latest_period").fetchall()[0]
+    ((delivered,),) = execute_sql(con, "select_data_until").fetchall()
+    coverage = execute_sql(con, "select_coverage_grid", {"periods": COVERAGE_PERIODS}).df()
+    return ReportContent(
+        slug=slug,
+        config=config,
+        latest_period=latest_period,
+        data_until=delivered.date() if delivered is not None else None,
+        key_results=key_results(impact, config),
+        series=series,
+        files=execute_sql(con, "select_report_files").df(),
+        coverage=coverage,
+        lateness=lateness(con, config, today),
+    )
+
+
+def key_results(impact: pd.DataFrame, config: ClientConfig) -> list[KeyResult]:
+    """The derived KPIs the client has results for, in catalogue order (productivity first),
+    then the KPIs a target is set on."""
+    catalogue = derived_kpis(config)
+    targeted = [t.kpi for t in config.impact.targets if t.kpi not in catalogue]
+    order = sorted(catalogue.values(), key=lambda k: k.family != "productivity")
+    results = []
+    for kpi in [*order, *(_base_as_derived(name) for name in targeted)]:
+        rows = impact[impact["kpi"] == kpi.name]
+        if rows.empty:
+            continue
+        records = rows.to_dict("records")
+        total = next((r for r in records if r["site"] == CLIENT_TOTAL), None)
+        sites = [r for r in records if r["site"] not in (CLIENT_TOTAL, CONTROLS_TOTAL)]
+        results.append(KeyResult(kpi, total, sites))
+    return results
+
+
+def _base_as_derived(name: str) -> DerivedKpi:
+    """A base KPI shown as a key result (a target is set on it)."""
+    base = BASE_KPIS[name]
+    family = "profitability" if base.unit == "eur" else "productivity"
+    return DerivedKpi(
+        name, name, name, base.unit, base.direction, base.label_fr, base.label_en, family=family
+    )

@@ -1,0 +1,101 @@
+"""The report's email body: HTML with the key charts inline (by Content-ID) and a plain-text
+alternative, from the templates in `reports/`; plus a preview of the HTML whose images are the
+PNG files beside it, for the consultant to open in a browser."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from pipelines import formatting
+from pipelines.report import style
+from pipelines.report.content import REPORTS_DIR, ReportContent, say, strings
+from pipelines.report.figures import RenderedChart, change_text
+from pipelines.report.pdf import level_text, summary_paragraphs
+
+VERDICT_COLOURS = {
+    "improved": style.IMPROVED,
+    "worsened": style.WORSENED,
+    "no_significant_change": "#555555",
+    "insufficient_data": "#555555",
+}
+
+
+@dataclass(frozen=True)
+class EmailBody:
+    """The subject, the HTML (images as `cid:<name>`), the text, and the inline charts."""
+
+    subject: str
+    html: str
+    text: str
+    preview_html: str
+    inline: list[RenderedChart]
+
+
+def email_body(content: ReportContent, charts: list[RenderedChart]) -> EmailBody:
+    """Render the email of the report in the client's language."""
+    language = content.language
+    period = formatting.period(pd.Timestamp(content.latest_period), content.grain, language)
+    inline = [chart for chart in charts if chart.in_email]
+    paragraphs = summary_paragraphs(content)
+    context = {
+        "language": language,
+        "s": strings(language),
+        "client": content.config.name,
+        "period": period,
+        "subject": say(language, "email_subject", client=content.config.name, period=period),
+        "intro": say(language, "email_intro", client=content.config.name, period=period),
+        "sentences": [p.removeprefix("• ") for p in paragraphs if p.startswith("• ")],
+        "notes": [p.strip() for p in paragraphs[1:] if not p.startswith("• ")],
+        "table": _table(content),
+    }
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(REPORTS_DIR),
+        autoescape=jinja2.select_autoescape(["html.j2"]),
+        keep_trailing_newline=True,
+    )
+    html = environment.get_template("report_email.html.j2")
+    text = environment.get_template("report_email.txt.j2")
+    cid = [{"src": f"cid:{chart.name}", "title": chart.title} for chart in inline]
+    files = [{"src": f"charts/{chart.png.name}", "title": chart.title} for chart in inline]
+    return EmailBody(
+        subject=context["subject"],
+        html=html.render(context, charts=cid),
+        text=text.render(context),
+        preview_html=html.render(context, charts=files),
+        inline=inline,
+    )
+
+
+def _table(content: ReportContent) -> list[dict[str, str]]:
+    language = content.language
+    rows = []
+    for key in content.key_results:
+        row = key.total
+        if row is None:
+            continue
+        rows.append(
+            {
+                "label": key.kpi.label_fr if language == "fr" else key.kpi.label_en,
+                "before": level_text(row.get("mean_before"), language),
+                "after": level_text(row.get("mean_after"), language),
+                "change": change_text(row, language),
+                "verdict": say(language, f"verdict_{row['verdict']}"),
+                "colour": VERDICT_COLOURS[str(row["verdict"])],
+            }
+        )
+    return rows
+
+
+def write_email_files(body: EmailBody, folder: Path) -> dict[str, Path]:
+    """Write `email.html`, `email.txt` and the browser preview `report.html` into `folder`."""
+    paths = {
+        "email_html": folder / "email.html",
+        "email_text": folder / "email.txt",
+        "preview": folder / "report.html",
+    }
+    paths["email_html"].write_text(body.html, encoding="utf-8")
+    paths["email_text"].write_text(body.text, encoding="utf-8")
+    paths["preview"].write_text(body.preview_html, encoding="utf-8")
+    return paths

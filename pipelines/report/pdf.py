@@ -1,0 +1,238 @@
+"""The client report as a PDF of 16:9 pages (8 x 4.5 in, readable on a phone held sideways):
+cover, summary, key-indicator table, the charts, a data-quality appendix and a methodology note.
+
+Text pages are drawn with matplotlib, with the same fonts and colours as the charts, and every
+page goes into one PDF (fonts embedded once). No date is written: the same content gives the
+same bytes.
+"""
+
+import textwrap
+from collections.abc import Iterable
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from pipelines import formatting
+from pipelines.report import style
+from pipelines.report.content import ReportContent, say, strings
+from pipelines.report.figures import RenderedChart, change_text
+
+WIDTH_IN, HEIGHT_IN = 8.0, 4.5
+LINE = 0.052
+"""Height of a line of 11 pt text, in fractions of the page height (with leading)."""
+WRAP = 92
+"""Characters per line of 11 pt text across the page."""
+TOP, BOTTOM = 0.80, 0.05
+
+
+def write_pdf(content: ReportContent, charts: list[RenderedChart], path: Path) -> int:
+    """Write the report to `path` and return its number of pages."""
+    language = content.language
+    pages = [
+        _cover(content),
+        *_paragraph_pages(say(language, "summary_title"), summary_paragraphs(content)),
+        *(chart.figure for chart in charts[:1]),
+        _table_page(content),
+        *(chart.figure for chart in charts[1:]),
+        *_paragraph_pages(say(language, "quality_title"), _quality_paragraphs(content)),
+        *_paragraph_pages(say(language, "method_title"), _method_paragraphs(content)),
+    ]
+    metadata = {
+        "Title": f"{content.config.name} – {content.period_key}",
+        "CreationDate": None,
+        "ModDate": None,
+    }
+    with style.chart_style(), PdfPages(path, metadata=metadata) as document:
+        for page in pages:
+            document.savefig(page)
+    return len(pages)
+
+
+def summary_paragraphs(content: ReportContent) -> list[str]:
+    """The summary: the client-total sentence of every key KPI (bullets, `• `), progress to
+    target under it, and the data pending correction."""
+    language = content.language
+    paragraphs = [say(language, "summary_intro")]
+    for key in content.key_results:
+        if key.total is None:
+            continue
+        paragraphs.append("• " + str(key.total[f"sentence_{language}"]))
+        target, progress = key.total.get("target_change_pct"), key.total["target_progress_pct"]
+        if not pd.isna(target) and not pd.isna(progress):
+            text = say(
+                language,
+                "target",
+                target=formatting.percent(float(target), language, signed=True),
+                due=formatting.month(pd.Timestamp(key.total["target_due"]), language),
+                progress=formatting.percent(float(progress), language, decimals=0),
+            )
+            paragraphs.append("   " + text)
+    if content.pending_files:
+        paragraphs.append(say(language, "pending", files=", ".join(content.pending_files)))
+    return paragraphs
+
+
+def _cover(content: ReportContent) -> Figure:
+    language = content.language
+    figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN))
+    figure.patch.set_facecolor("white")
+    figure.add_artist(
+        matplotlib.patches.Rectangle(
+            (0, 0), 0.02, 1, color=style.AFTER, transform=figure.transFigure
+        )
+    )
+    figure.text(0.08, 0.70, content.config.name, fontsize=26, weight="bold")
+    figure.text(0.08, 0.58, say(language, "report_title"), fontsize=18)
+    period = formatting.period(pd.Timestamp(content.latest_period), content.grain, language)
+    figure.text(0.08, 0.45, say(language, "period", period=period), fontsize=13)
+    if content.data_until is not None:
+        until = formatting.day(content.data_until, language)
+        figure.text(
+            0.08, 0.38, say(language, "data_until", date=until), fontsize=11, color="#555555"
+        )
+    figure.text(0.08, 0.10, say(language, "prepared_by"), fontsize=11, color="#555555")
+    return figure
+
+
+def _paragraph_pages(title: str, paragraphs: Iterable[str]) -> list[Figure]:
+    """Pages of wrapped paragraphs under `title`; a paragraph is never split across pages."""
+    per_page = int((TOP - BOTTOM) / LINE)
+    pages: list[list[str]] = [[]]
+    for paragraph in paragraphs:
+        indent = " " * (len(paragraph) - len(paragraph.lstrip(" •")))
+        block = textwrap.wrap(paragraph, WRAP, subsequent_indent=indent) or [""]
+        if pages[-1] and len(pages[-1]) + len(block) > per_page:
+            pages.append([])
+        pages[-1].extend([*block, ""])
+    figures = []
+    for lines in pages:
+        figure = _titled_page(title)
+        for number, line in enumerate(lines):
+            figure.text(0.06, TOP - number * LINE, line, fontsize=11, va="top")
+        figures.append(figure)
+    return figures
+
+
+def _titled_page(title: str) -> Figure:
+    figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN))
+    figure.patch.set_facecolor("white")
+    figure.text(0.06, 0.92, title, fontsize=16, weight="bold", va="top")
+    return figure
+
+
+TABLE_COLUMNS = (
+    # (string key, x in page fractions: left edge, or right edge when right-aligned;
+    #  wrap width in characters; right-aligned)
+    ("col_kpi", 0.06, 26, False),
+    ("col_before", 0.45, 12, True),
+    ("col_after", 0.55, 12, True),
+    ("col_change", 0.58, 20, False),
+    ("col_verdict", 0.82, 17, False),
+)
+
+
+def _table_page(content: ReportContent) -> Figure:
+    """The key indicators of the client total: before, after, change with its interval,
+    verdict; drawn as text in columns, each cell wrapped to its width."""
+    language = content.language
+    figure = _titled_page(say(language, "key_table_title"))
+    rows = [[say(language, key) for key, *_ in TABLE_COLUMNS]]
+    for key in content.key_results:
+        row = key.total
+        if row is not None:
+            rows.append(
+                [
+                    key.kpi.label_fr if language == "fr" else key.kpi.label_en,
+                    level_text(row.get("mean_before"), language),
+                    level_text(row.get("mean_after"), language),
+                    change_text(row, language),
+                    say(language, f"verdict_{row['verdict']}"),
+                ]
+            )
+    y = TOP + LINE
+    for number, cells in enumerate(rows):
+        wrapped = [
+            textwrap.wrap(c, width, break_long_words=False) or [""]
+            for c, (_, _, width, _) in zip(cells, TABLE_COLUMNS, strict=True)
+        ]
+        for lines, (_, x, _, right) in zip(wrapped, TABLE_COLUMNS, strict=True):
+            figure.text(x, y, "\n".join(lines), fontsize=11, va="top",
+                        ha="right" if right else "left", weight="bold" if number == 0 else "normal",
+                        linespacing=1.25)  # fmt: skip
+        y -= 0.045 * max(len(lines) for lines in wrapped) + 0.02
+        figure.add_artist(
+            Line2D([0.06, 0.96], [y + 0.012, y + 0.012], color="#DDDDDD", linewidth=0.8)
+        )
+    figure.text(0.06, y - 0.01, textwrap.fill(say(language, "table_note"), 100),
+                fontsize=9, color="#595959", va="top")  # fmt: skip
+    return figure
+
+
+def level_text(value: object, language: str) -> str:
+    """A KPI's level for a table: 2 decimals under 10, 1 under 100, none above; `–` if none."""
+    if value is None or value != value:
+        return "–"
+    number = float(value)
+    decimals = 0 if abs(number) >= 100 else 2 if abs(number) < 10 else 1
+    return formatting.number(number, language, decimals)
+
+
+def _quality_paragraphs(content: ReportContent) -> list[str]:
+    language = content.language
+    files = content.files
+    paragraphs = [
+        say(language, "quality_files") + " :"
+        if language == "fr"
+        else say(language, "quality_files") + ":"
+    ]
+    for file in files.itertuples():
+        paragraphs.append(f"• {file.original_name} – {say(language, f'status_{file.status}')}")
+    paragraphs.append(say(language, "quality_rejected"))
+    set_aside = files[files["status"].isin(["rejected", "quarantined"])]
+    if set_aside.empty:
+        paragraphs.append("   " + say(language, "quality_none_rejected"))
+    for file in set_aside.itertuples():
+        paragraphs.append(
+            f"• {file.original_name} : {file.message}"
+            if language == "fr"
+            else f"• {file.original_name}: {file.message}"
+        )
+    paragraphs.append(say(language, "quality_coverage"))
+    paragraphs.extend(_coverage_lines(content))
+    latest, days, allowed = content.lateness
+    if latest is not None:
+        period = formatting.period(pd.Timestamp(latest), content.grain, language)
+        paragraphs.append(say(language, "quality_late", period=period, days=days, allowed=allowed))
+        if days > allowed:
+            paragraphs.append(say(language, "quality_late_flag"))
+    return paragraphs
+
+
+def _coverage_lines(content: ReportContent) -> list[str]:
+    coverage = content.coverage
+    if coverage.empty:
+        return []
+    grid = coverage.pivot(index="site", columns="period_start", values="kpis").fillna(0).astype(int)
+    grid = grid.iloc[:, -6:]
+    periods = [
+        formatting.period(pd.Timestamp(p), content.grain, content.language) for p in grid.columns
+    ]
+    lines = ["   " + " | ".join(periods)]
+    for site, counts in grid.iterrows():
+        lines.append(f"• {site} : " + " | ".join(str(c) for c in counts))
+    return lines
+
+
+def _method_paragraphs(content: ReportContent) -> list[str]:
+    language = content.language
+    months = content.config.impact.ramp_up_months
+    ramp_up = say(language, "ramp_up", months=months) if months else ""
+    texts = strings(language)["method_text"]
+    return [
+        str(text).format(baseline=content.config.impact.baseline_months, ramp_up=ramp_up)
+        for text in texts
+    ]
