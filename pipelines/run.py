@@ -32,6 +32,7 @@ class ClientOutcome:
     values_stored: int = 0
     checks_failed: list[str] = field(default_factory=list)
     reports_built: int = 0
+    report_pdf: str | None = None
     seconds: float = 0.0
     error: str | None = None
 
@@ -91,8 +92,9 @@ def _run_client(
                 outcome.files_loaded = int(metadata.get("files_loaded", 0))
                 outcome.files_rejected = int(metadata.get("files_rejected", 0))
                 outcome.values_stored = int(metadata.get("values_stored", 0))
-            if name.startswith("report"):
+            if name == "report":
                 outcome.reports_built += 1
+                outcome.report_pdf = str(metadata.get("pdf", "")) or None
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.asset_check_evaluation_data
             if not evaluation.passed:
@@ -138,6 +140,9 @@ def _print_summary(outcomes: list[ClientOutcome], workspace: Workspace) -> None:
     _say(f"Archive:    {workspace.home / 'archive'}")
     _say(f"Quarantine: {workspace.home / 'quarantine'}")
     _say(f"Reports:    {workspace.home / 'reports'}")
+    for outcome in outcomes:
+        if outcome.report_pdf:
+            _say(f"  {outcome.slug:<20} {outcome.report_pdf}")
     _say(f"Emails:     {workspace.outbox}")
     _say("Browse it all: make ui, then http://127.0.0.1:3000")
 

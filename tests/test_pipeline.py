@@ -74,6 +74,9 @@ def test_summary_says_what_each_client_got(first_run: tuple[int, str]) -> None:
     assert lines["helios-services"][:5] == ["helios-services", "ok", "3", "0", "816"]
     assert "ok     kpi_observations" in output
     assert "Warehouses:" in output
+    month = f"{last_complete_month(AS_OF):%Y-%m}"
+    assert f"menuiseries-rhone/{month}/rapport-menuiseries-rhone-{month}.pdf" in output
+    assert {slug: lines[slug][6] for slug in DEMO_EFFECTS} == dict.fromkeys(DEMO_EFFECTS, "1")
 
 
 def test_lineage_points_at_the_cell_the_value_came_from(
