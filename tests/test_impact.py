@@ -14,6 +14,7 @@ from pipelines.config.model import ClientConfig
 from pipelines.impact.analysis import analyse
 from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL, build_kpi_series
 from pipelines.impact.store import replace_impact
+from pipelines.report.content import NothingToReport, gather
 from pipelines.warehouse import open_warehouse
 
 SOURCE = {
@@ -199,3 +200,14 @@ def test_a_kpi_that_goes_negative_is_compared_in_its_unit() -> None:
     assert naive["abs_change"] == pytest.approx(values[24:].mean() - values[:24].mean())
     assert naive["verdict"] == "improved"
     assert "€ (IC 95\u00a0%\u00a0: +" in naive["sentence_fr"]
+
+
+def test_a_client_without_values_has_nothing_to_report(con) -> None:
+    build_kpi_series(con, config())
+    assert analyse(series_frame(con), config(), "test").empty
+    with pytest.raises(NothingToReport, match="test: no value stored yet"):
+        gather(con, config(), "test", dt.date(2026, 11, 26))
+
+
+def series_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute("select site, period_start, kpi, value from kpi_series").df()

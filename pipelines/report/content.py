@@ -97,14 +97,21 @@ class ReportContent:
         ).sort_index()
 
 
+class NothingToReport(Exception):
+    """The client has no current value yet: there is no period to report on."""
+
+
 def gather(
     con: duckdb.DuckDBPyConnection, config: ClientConfig, slug: str, today: dt.date
 ) -> ReportContent:
     """Read what the report of `slug` shows from its warehouse (after the `impact` asset);
-    `today` (the client's) only decides whether the data is late."""
+    `today` (the client's) only decides whether the data is late. Raises NothingToReport when
+    no value is stored yet."""
+    latest_period, _grain = execute_sql(con, "select_latest_period").fetchall()[0]
+    if latest_period is None:
+        raise NothingToReport(f"{slug}: no value stored yet, so no period to report on")
     impact = execute_sql(con, "select_report_impact").df()
     series = execute_sql(con, "select_kpi_series").df()
-    latest_period, _grain = execute_sql(con, "select_latest_period").fetchall()[0]
     ((delivered,),) = execute_sql(con, "select_data_until").fetchall()
     coverage = execute_sql(con, "select_coverage_grid", {"periods": COVERAGE_PERIODS}).df()
     return ReportContent(

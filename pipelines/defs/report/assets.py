@@ -10,7 +10,7 @@ from pipelines.defs.ingest.assets import OWNERS
 from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace, client_today
 from pipelines.report.build import build_report, charts_folder
-from pipelines.report.content import gather
+from pipelines.report.content import NothingToReport, gather
 
 CHARTS_SHOWN = 3
 """Charts embedded in the asset's metadata (the summary and the first key KPIs)."""
@@ -46,8 +46,12 @@ def report(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.Materiali
     """
     slug = context.partition_key
     config = cap.client_config(slug)
-    with cap.warehouse(slug, read_only=True) as con:
-        content = gather(con, config, slug, client_today(config))
+    try:
+        with cap.warehouse(slug, read_only=True) as con:
+            content = gather(con, config, slug, client_today(config))
+    except NothingToReport as nothing:
+        context.log.warning(str(nothing))
+        return dg.MaterializeResult(metadata={"report": "none: no value stored yet"})
     built = build_report(cap.workspace, content)
     shown = "\n\n".join(_image(chart.png, chart.title) for chart in built.charts[:CHARTS_SHOWN])
     return dg.MaterializeResult(
