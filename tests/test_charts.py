@@ -9,6 +9,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.axes import Axes
 from matplotlib.colors import same_color
 from matplotlib.figure import Figure
 from matplotlib.testing.compare import compare_images
@@ -131,14 +132,89 @@ def summary(language: str = "fr") -> Figure:
     return charts.executive_summary(SUMMARY, title="Synthèse des résultats", language=language)
 
 
+SITES = (
+    # site, go-live, level before, step at go-live, target
+    ("Lyon", "2023-09-01", 0.58, 0.07, 0.68),
+    ("Marseille", "2023-11-01", 0.62, -0.01, None),
+    ("Saint-Étienne-du-Rouvray (entrepôt nord)", "2024-02-01", 0.55, 0.08, None),
+    ("Nantes", "2024-06-01", 0.64, 0.02, None),
+)
+SITE_CHANGES = {
+    "fr": (
+        "+12,4 % (IC 95 % : +9,9 % à +14,9 %)",
+        "-1,6 % (IC 95 % : -3,8 % à +0,6 %)",
+        "+14,5 % (IC 95 % : +11,2 % à +17,9 %)",
+        "+3,1 % (IC 95 % : +0,4 % à +5,8 %)",
+    ),
+    "en": (
+        "+12.4% (95% CI: +9.9% to +14.9%)",
+        "-1.6% (95% CI: -3.8% to +0.6%)",
+        "+14.5% (95% CI: +11.2% to +17.9%)",
+        "+3.1% (95% CI: +0.4% to +5.8%)",
+    ),
+}
+RAMP_UP_MONTHS = 3
+
+
+def site_panels(
+    language: str = "fr", grain: str = "month", count: int = 4
+) -> list[dict[str, object]]:
+    """Four sites on the same 46 months (or 200 weeks), go-lives staggered over nine months,
+    one period missing each, a target for the first site only."""
+    rng = np.random.default_rng(7)
+    if grain == "month":
+        index = pd.date_range("2022-01-01", periods=46, freq="MS")
+    else:
+        index = pd.date_range("2022-01-03", periods=200, freq="W-MON")
+    panels = []
+    for number, (site, go_live, level, step, target) in enumerate(SITES[:count]):
+        go_live = pd.Timestamp(go_live)
+        after_start = go_live + pd.DateOffset(months=RAMP_UP_MONTHS)
+        values = pd.Series(
+            level + np.where(index >= go_live, step, 0.0) + rng.normal(0, 0.012, len(index)),
+            index=index,
+        )
+        values.iloc[7 + 5 * number] = np.nan
+        before = float(values[values.index < go_live].mean())
+        after = float(values[values.index >= after_start].mean())
+        panels.append(
+            {
+                "site": site,
+                "values": values,
+                "go_live": go_live,
+                "after_start": after_start,
+                "before_mean": before,
+                "after_mean": after,
+                "band": (after - 0.012, after + 0.012),
+                "change_text": SITE_CHANGES[language][number],
+                "target": target,
+            }
+        )
+    return panels
+
+
+def site_grid(language: str = "fr", grain: str = "month", count: int = 4) -> Figure:
+    return charts.site_timelines(
+        site_panels(language, grain, count),
+        title="Productivité (unités par heure) par site"
+        if language == "fr"
+        else "Productivity (units per hour) by site",
+        unit="units_per_hour",
+        language=language,
+        grain=grain,
+    )
+
+
 CHARTS: dict[str, Callable[[], Figure]] = {
     "kpi_timeline": timeline,
     "site_comparison": sites,
     "treated_vs_controls": controls,
     "executive_summary": summary,
+    "site_timelines": site_grid,
 }
 """One chart per kind as its reference image shows it (French timeline, English sites and
-controls, French summary; the weekly grain is checked on the figures, not on images)."""
+controls, French summary, French site timelines; the weekly grain is checked on the figures,
+not on images)."""
 
 
 def texts(fig: Figure) -> list[str]:
@@ -147,6 +223,20 @@ def texts(fig: Figure) -> list[str]:
 
 def by_gid(fig: Figure, gid: str) -> list:
     return [artist for artist in fig.findobj() if artist.get_gid() == gid]
+
+
+def one_line(text: str) -> str:
+    """A text as written before a chart broke it onto lines."""
+    return text.replace("\n", " ")
+
+
+def vertical_lines_at(ax: Axes, stamp: pd.Timestamp) -> list:
+    x = mdates.date2num(stamp)
+    return [
+        line
+        for line in ax.lines
+        if len(line.get_xdata()) == 2 and np.allclose(np.asarray(line.get_xdata(), float), x)
+    ]
 
 
 def rows_top_down(fig: Figure) -> list[str]:
@@ -232,6 +322,162 @@ def test_few_period_ticks(grain: str, first: str, last: str) -> None:
     ticks = charts.tick_periods(pd.Timestamp(first), pd.Timestamp(last), grain)
     assert 2 <= len(ticks) <= charts.MAX_X_TICKS
     assert all(pd.Timestamp(first) <= t <= pd.Timestamp(last) for t in ticks)
+
+
+# --- the sites' timelines ---
+
+
+def test_site_timelines_has_a_panel_per_site_titled_by_the_site() -> None:
+    fig = site_grid()
+    assert len(fig.axes) == 4
+    assert [one_line(ax.get_title(loc="left")) for ax in fig.axes] == [site[0] for site in SITES]
+    assert fig.get_figwidth() * fig.dpi == 800
+    assert fig.get_suptitle() == "Productivité (unités par heure) par site"
+    # two columns: the panels of a row side by side, the next row below
+    (x0, y0), (x1, y1), (x2, y2) = (ax.get_position().p0 for ax in fig.axes[:3])
+    assert y0 == pytest.approx(y1) and x1 > x0
+    assert x2 == pytest.approx(x0) and y2 < y0
+
+
+@pytest.mark.parametrize("grain", ["month", "week"])
+def test_site_timelines_each_panel_has_its_own_go_live(grain: str) -> None:
+    fig = site_grid(grain=grain)
+    for ax, (_, go_live, *_) in zip(fig.axes, SITES, strict=True):
+        assert len(vertical_lines_at(ax, pd.Timestamp(go_live))) == 1
+        others = {g for _, g, *_ in SITES} - {go_live}
+        assert not any(vertical_lines_at(ax, pd.Timestamp(other)) for other in others)
+    # no label over each line: the one legend names it
+    assert texts(fig).count("Mise en place") == 1
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_site_timelines_writes_each_change(language: str) -> None:
+    fig = site_grid(language)
+    written = [one_line(text) for text in texts(fig)]
+    assert set(SITE_CHANGES[language]) <= set(written)
+    notes = by_gid(fig, "change_text")
+    assert [note.axes for note in notes] == fig.axes  # one box per panel, in its panel
+
+
+def test_site_timelines_break_a_change_too_wide_for_its_panel_after_the_change() -> None:
+    notes = [note.get_text() for note in by_gid(site_grid("fr"), "change_text")]
+    assert notes[0] == "+12,4 %\n(IC 95 % : +9,9 % à +14,9 %)"
+    assert all(note.count("\n") == 1 for note in notes)  # all alike
+    # a single panel, twice as wide, keeps the change on one line
+    (note,) = by_gid(site_grid("fr", count=1), "change_text")
+    assert note.get_text() == SITE_CHANGES["fr"][0]
+
+
+def test_site_timelines_target_line_only_in_panels_with_a_target() -> None:
+    fig = site_grid()
+    for ax, (_, _, _, _, target) in zip(fig.axes, SITES, strict=True):
+        lines = [line for line in ax.lines if line.get_gid() == "target"]
+        if target is None:
+            assert lines == []
+        else:
+            (line,) = lines
+            assert np.allclose(np.asarray(line.get_ydata(), float), target)
+    assert texts(fig).count("Objectif") == 1  # in the legend, once
+    panels = site_panels()
+    for panel in panels:
+        panel["target"] = None
+    without = charts.site_timelines(
+        panels, title="t", unit="units_per_hour", language="fr", grain="month"
+    )
+    assert by_gid(without, "target") == []
+    assert "Objectif" not in texts(without)
+
+
+def test_site_timelines_share_the_y_scale_and_one_legend() -> None:
+    fig = site_grid()
+    limits = {ax.get_ylim() for ax in fig.axes}
+    assert len(limits) == 1
+    low, high = limits.pop()
+    values = pd.concat([panel["values"] for panel in site_panels()])
+    assert low < values.min() and values.max() < high
+    assert len(fig.legends) == 1
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == [
+        "Moyenne avant",
+        "Mise en place",
+        "Montée en charge",
+        "Moyenne après",
+        "IC 95 %",
+        "Objectif",
+    ]
+    # y tick labels on the left column only, the unit once
+    left, right = fig.axes[0], fig.axes[1]
+    assert any(t.get_visible() and t.get_text() for t in left.get_yticklabels())
+    assert not any(t.get_visible() and t.get_text() for t in right.get_yticklabels())
+    assert texts(fig).count("unités / heure") == 1
+
+
+def test_site_timelines_boxes_clear_the_values() -> None:
+    fig = site_grid()
+    fig.canvas.draw()
+    for ax, panel in zip(fig.axes, site_panels(), strict=True):
+        (note,) = [text for text in ax.texts if text.get_gid() == "change_text"]
+        box = note.get_bbox_patch().get_window_extent()
+        highest = max(panel["values"].max(), panel["band"][1], panel["target"] or 0.0)
+        top = ax.transData.transform((0, highest))[1]
+        assert box.y0 > top
+        assert box.x1 < ax.get_window_extent().x1
+
+
+def test_french_site_timelines_use_french_formatting() -> None:
+    fig = site_grid("fr")
+    ax = fig.axes[0]
+    y_labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert any(re.fullmatch(r"0,\d+", label) for label in y_labels), y_labels
+    assert not any("." in label for label in y_labels)
+
+
+def test_site_timelines_label_the_periods_under_each_column() -> None:
+    fig = site_grid("fr")
+    labels = [[t.get_text() for t in ax.get_xticklabels() if t.get_text()] for ax in fig.axes]
+    assert labels[0] == labels[1] == []  # the top row: the labels of its column are below
+    assert labels[2] == labels[3] == ["2022", "2023", "2024", "2025"]  # years on January
+    x = [mdates.date2num(pd.Timestamp(f"{year}-01-01")) for year in range(2022, 2026)]
+    assert np.allclose(fig.axes[3].get_xticks(), x)
+    # the panels share the periods
+    assert len({ax.get_xlim() for ax in fig.axes}) == 1
+
+
+def test_short_site_timelines_name_months_on_at_most_three_ticks() -> None:
+    panels = site_panels("fr")
+    for panel in panels:
+        panel["values"] = panel["values"]["2023-06-01":"2024-09-01"]
+    fig = charts.site_timelines(
+        panels, title="t", unit="units_per_hour", language="fr", grain="month"
+    )
+    x_labels = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
+    assert 2 <= len(x_labels) <= 3
+    assert all(re.fullmatch(r"\w+\.? 20\d\d", label) for label in x_labels), x_labels
+
+
+def test_a_single_site_gives_a_one_column_figure() -> None:
+    fig = site_grid("en", count=1)
+    (ax,) = fig.axes
+    assert ax.get_title(loc="left") == "Lyon"
+    position = ax.get_position()
+    assert position.width > 0.8
+    assert fig.get_figwidth() * fig.dpi == 800
+    assert SITE_CHANGES["en"][0] in [one_line(text) for text in texts(fig)]
+
+
+def test_three_sites_leave_the_last_cell_empty() -> None:
+    fig = site_grid("en", count=3)
+    assert len(fig.axes) == 3
+    assert fig.get_figheight() == pytest.approx(
+        2 * charts.PANEL_ROW_HEIGHT_IN + charts.PANEL_FRAME_HEIGHT_IN
+    )
+    # the top-right panel has no panel below it: it labels its periods itself
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["2022", "2023", "2024", "2025"]
+
+
+def test_site_timelines_refuse_no_panel() -> None:
+    with pytest.raises(ValueError, match="site"):
+        charts.site_timelines([], title="t", unit="units", language="fr", grain="month")
 
 
 # --- sites, controls, summary ---
@@ -328,6 +574,7 @@ def test_every_chart_in_both_languages_and_grains(
         controls(language, grain),
         sites(language),
         summary(language),
+        site_grid(language, grain),
     ]
     for number, fig in enumerate(figures):
         path = style.save_png(fig, tmp_path / f"{number}.png")
@@ -384,8 +631,11 @@ def test_image_matches_its_baseline(name: str, tmp_path: Path) -> None:
     assert result is None, result
 
 
-def test_rendering_is_byte_for_byte_reproducible(tmp_path: Path) -> None:
-    first = style.save_png(timeline(), tmp_path / "first.png").read_bytes()
-    second = style.save_png(timeline(), tmp_path / "second.png").read_bytes()
+@pytest.mark.parametrize("chart", [timeline, site_grid])
+def test_rendering_is_byte_for_byte_reproducible(
+    chart: Callable[[], Figure], tmp_path: Path
+) -> None:
+    first = style.save_png(chart(), tmp_path / "first.png").read_bytes()
+    second = style.save_png(chart(), tmp_path / "second.png").read_bytes()
     assert first == second
     assert b"Software" not in first

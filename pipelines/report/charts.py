@@ -14,17 +14,29 @@ import logging
 import math
 import textwrap
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+import matplotlib as mpl
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.axis import Axis
+from matplotlib.axis import Axis, Ticker
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.ticker import Formatter, MaxNLocator
+from matplotlib.path import Path
+from matplotlib.text import Text
+from matplotlib.ticker import (
+    FixedLocator,
+    Formatter,
+    MaxNLocator,
+    NullFormatter,
+    NullLocator,
+)
 from matplotlib.transforms import Transform, blended_transform_factory, offset_copy
 
 from pipelines import formatting
@@ -99,11 +111,49 @@ MIN_ROWS_HEIGHT_IN = 3.0
 FRAME_HEIGHT_IN = 1.7
 """Title, x axis and legend around the rows of the horizontal charts."""
 
+PANEL_ROW_HEIGHT_IN = 2.6
+"""Height of a row of `site_timelines` panels: the site's name, the plot and its periods."""
+PANEL_FRAME_HEIGHT_IN = 1.1
+"""Title and legend (up to two rows) around the panels."""
+PANEL_GAP_PX = 26.0
+"""Air between two panels, beyond their tick labels and titles."""
+PANEL_Y_TICKS = 4
+"""At most four steps of value ticks in a panel's ~200 px."""
+PANEL_X_TICKS = 4
+"""Period ticks per panel when they are years ("2024": about 35 px at 11 pt)."""
+PANEL_MONTH_TICKS = 3
+"""Period ticks per panel when they name a month or week ("janv. 2025": about 80 px)."""
+NOTE_CLEARANCE_PX = 6.0
+"""Space left between the box at a panel's top-left and the highest value under it."""
+NOTE_INSET_PX = 3.0
+"""Space between a panel's box and the panel's left edge."""
+PANEL_DENSE_POINTS = 60
+PANEL_DENSE_MARKER = 1.8
+"""Beyond 60 periods in a panel (weeks), smaller dots: the line, not each period, reads."""
+
 NOTE_OFFSET_PT = 10.0
 """Space between the plot and the column of changes at its right."""
 LEVEL_WIDTH = 3.0
 DASHES = (0, (5, 3))
 BAND_ALPHA = 0.18
+VALUE_STEPS = [1, 2, 2.5, 5, 10]
+"""Steps between value ticks, times a power of ten."""
+GO_LIVE_DASHES = (0, (4, 3))
+GO_LIVE_WIDTH = 1.3
+NOTE_PAD = 0.45
+"""Padding of the box at the top-left, in font sizes."""
+NOTE_X, NOTE_Y = 0.012, 0.975
+"""The box's top-left corner, in fractions of the plot."""
+VALUE_MARGIN = 0.06
+"""Share of the values' range left free below and above them (before any headroom)."""
+PANEL_TITLE_ALLOWANCE_PX = 90.0
+"""A panel is at most its share of the figure's width less this (tick labels, unit, gaps):
+the room for its title."""
+GO_LIVE_MARKER = Path(
+    [(0.0, -0.5), (0.0, -0.1), (0.0, 0.1), (0.0, 0.5)],
+    [Path.MOVETO, Path.LINETO, Path.MOVETO, Path.LINETO],
+)
+"""Two dashes on a vertical: the go-live line as a legend handle."""
 
 
 def kpi_timeline(
@@ -132,30 +182,107 @@ def kpi_timeline(
     """
     words = _words(language)
     series = _period_series(values)
-    go_live, after_start = pd.Timestamp(go_live), pd.Timestamp(after_start)
     with style.chart_style():
         fig, ax = style.new_figure()
         style.set_title(fig, title)
-        x = _date_numbers(series.index)
-        _draw_series(ax, x, series.to_numpy(), style.SERIES, markersize=_marker_size(len(x)))
-        pad = _half_period(grain)
-        before = _span(x[series.index < go_live], pad)
-        after = _span(x[series.index >= after_start], pad)
-        handles = [
-            _level(ax, before, before_mean, style.BEFORE, words["before_mean"], "before_mean"),
-            _ramp_up(ax, go_live, after_start, words["ramp_up"]),
-            _level(ax, after, after_mean, style.AFTER, words["after_mean"], "after_mean"),
-            _band(ax, after, band, words["band"]),
-            _target_line(ax, target, words["target"]),
-        ]
-        _go_live_line(ax, go_live, words["go_live"])
-        _corner_note(ax, change_text, gid="change_text", emphasis=True)
-        extremes = [*series.to_numpy(), before_mean, after_mean, target, *(band or ())]
-        ax.set_ylim(*_value_limits(extremes, headroom=HEADROOM))
+        timeline = _Timeline(
+            series,
+            pd.Timestamp(go_live),
+            pd.Timestamp(after_start),
+            before_mean,
+            after_mean,
+            band,
+            change_text,
+            target,
+        )
+        handles = _draw_timeline(ax, timeline, words=words, grain=grain, go_live_label=True)
+        ax.set_ylim(*_value_limits(timeline.extremes(), headroom=HEADROOM))
         _value_axis(ax.yaxis, _unit_renderer(unit, language))
         ax.set_ylabel(formatting.unit_label(unit, language))
         _period_axis(ax, series.index, grain, language)
-        _finish(fig, [handle for handle in handles if handle is not None])
+        _finish(fig, [handle for handle in handles.values() if handle is not None])
+    return fig
+
+
+def site_timelines(
+    panels: list[dict[str, object]], *, title: str, unit: str, language: str, grain: str
+) -> Figure:
+    """A KPI's timeline for each site, as small multiples: one panel per site, in two
+    columns (one for a single site), each drawn as `kpi_timeline` draws a timeline.
+
+    Each panel is a dict with keys site (the panel's title), values, go_live, after_start,
+    before_mean, after_mean, band, change_text and target, as `kpi_timeline`'s arguments of
+    those names; before_mean, after_mean, band and target may be None. The panels share both
+    axes, the same KPI on the same scale over the same periods, so that levels and go-live
+    dates compare at a glance: values are labelled left of each row, periods under each
+    column, the unit once. One legend serves every panel; it names the go-live line, which
+    has no label of its own in a panel this narrow. A change text wider than its panel goes
+    onto two lines, the change then its interval. Raises ValueError when `panels` or a
+    panel's values are empty.
+    """
+    if not panels:
+        raise ValueError("no site to chart")
+    words = _words(language)
+    timelines = [_Timeline.of_panel(panel) for panel in panels]
+    periods = timelines[0].series.index
+    for timeline in timelines[1:]:
+        periods = periods.union(timeline.series.index)
+    extremes = [value for timeline in timelines for value in timeline.extremes()]
+    columns = 1 if len(panels) == 1 else 2
+    rows = math.ceil(len(panels) / columns)
+    with style.chart_style():
+        fig, grid = _panel_figure(rows, columns, len(panels))
+        style.set_title(fig, title)
+        # Limits first: with them set, no line added below makes matplotlib rescale the axes.
+        _panel_period_axis(grid[0], periods, grain, language)
+        grid[0].set_ylim(*_value_limits(extremes, headroom=HEADROOM))
+        ticks = _panel_value_ticks(grid, extremes, _unit_renderer(unit, language))
+        slots: dict[str, Artist | None] = {}
+        titles = []
+        for number, (ax, panel, timeline) in enumerate(zip(grid, panels, timelines, strict=True)):
+            handles = _draw_timeline(
+                ax,
+                timeline,
+                words=words,
+                grain=grain,
+                go_live_label=False,
+                markersize=_panel_marker_size(len(timeline.series)),
+            )
+            for slot, handle in handles.items():
+                if slots.get(slot) is None:
+                    slots[slot] = handle
+            titles.append(_panel_title(ax, str(panel["site"]), columns))
+            # Periods under each column's lowest panel, values left of each row's first one;
+            # no ticks elsewhere: a tick costs a line and two texts to make and draw.
+            if _has_panel_below(number, columns, len(grid)):
+                _no_ticks(ax.xaxis)
+            if number % columns:
+                _no_ticks(ax.yaxis)
+            # Fixed (and unused) axis label places: matplotlib would otherwise measure the
+            # tick labels again at every draw to keep the empty labels clear of them.
+            ax.xaxis.set_label_coords(0.5, 0.0)
+            ax.yaxis.set_label_coords(0.0, 0.5)
+        unit_text = fig.text(
+            style.MARGIN_PX / fig.bbox.width,
+            0.5,
+            formatting.unit_label(unit, language),
+            rotation=90,
+            ha="left",
+            va="center",
+            color=style.MUTED,
+            fontsize=style.FONT_SIZE,
+            gid="unit",
+            parse_math=False,
+        )
+        handles = [slots.get("before_mean"), _go_live_handle(words["go_live"])]
+        handles += [slots.get(slot) for slot in ("ramp_up", "after_mean", "band", "target")]
+        style.add_legend(fig, [handle for handle in handles if handle is not None])
+        margins = _panel_margins(fig, grid, titles, columns, unit_text)
+        ax_height, ax_width = _place_panels(fig, grid, columns, margins, unit_text)
+        notes = [text for ax in grid for text in ax.texts if text.get_gid() == "change_text"]
+        headroom = _place_notes(fig, notes, ax_width, ax_height)
+        grid[0].set_ylim(*_value_limits(extremes, headroom=headroom))
+        _panel_grid(grid, ticks)
     return fig
 
 
@@ -403,6 +530,340 @@ def _finish(fig: Figure, handles: list[Artist]) -> None:
     style.fix_layout(fig)
 
 
+@dataclass(frozen=True)
+class _Timeline:
+    """What a timeline shows (see `kpi_timeline`)."""
+
+    series: pd.Series
+    go_live: pd.Timestamp
+    after_start: pd.Timestamp
+    before_mean: float | None
+    after_mean: float | None
+    band: tuple[float, float] | None
+    change_text: str
+    target: float | None
+
+    @classmethod
+    def of_panel(cls, panel: dict[str, object]) -> "_Timeline":
+        """A panel of `site_timelines`; a missing number (None, NaN) as None."""
+        values = panel["values"]
+        if not isinstance(values, pd.Series):
+            raise TypeError(f"a panel's values are a pandas Series, not {type(values).__name__}")
+        return cls(
+            _period_series(values),
+            pd.Timestamp(panel["go_live"]),
+            pd.Timestamp(panel["after_start"]),
+            _optional_number(panel.get("before_mean")),
+            _optional_number(panel.get("after_mean")),
+            _optional_band(panel.get("band")),
+            str(panel["change_text"]),
+            _optional_number(panel.get("target")),
+        )
+
+    def extremes(self) -> list[object]:
+        """The values the y limits must hold."""
+        levels = [self.before_mean, self.after_mean, self.target, *(self.band or ())]
+        return [*self.series.to_numpy(), *levels]
+
+
+def _draw_timeline(
+    ax: Axes,
+    timeline: _Timeline,
+    *,
+    words: dict[str, str],
+    grain: str,
+    go_live_label: bool,
+    markersize: float | None = None,
+) -> dict[str, Artist | None]:
+    """A timeline's artists on `ax` (see `kpi_timeline`); its legend handles by kind, None
+    for what is not drawn. The go-live line is labelled above the plot when `go_live_label`;
+    markers are sized for the number of periods unless `markersize` is given."""
+    series, go_live, after_start = timeline.series, timeline.go_live, timeline.after_start
+    x = _date_numbers(series.index)
+    if markersize is None:
+        markersize = _marker_size(len(x))
+    _draw_series(ax, x, series.to_numpy(), style.SERIES, markersize=markersize)
+    pad = _half_period(grain)
+    before = _span(x[series.index < go_live], pad)
+    after = _span(x[series.index >= after_start], pad)
+    handles = {
+        "before_mean": _level(
+            ax, before, timeline.before_mean, style.BEFORE, words["before_mean"], "before_mean"
+        ),
+        "ramp_up": _ramp_up(ax, go_live, after_start, words["ramp_up"]),
+        "after_mean": _level(
+            ax, after, timeline.after_mean, style.AFTER, words["after_mean"], "after_mean"
+        ),
+        "band": _band(ax, after, timeline.band, words["band"]),
+        "target": _target_line(ax, timeline.target, words["target"]),
+    }
+    _go_live_line(ax, go_live, words["go_live"] if go_live_label else None)
+    _corner_note(ax, timeline.change_text, gid="change_text", emphasis=True)
+    return handles
+
+
+def _panel_value_ticks(
+    grid: list[Axes], extremes: list[object], render: Callable[[float, int], str]
+) -> np.ndarray:
+    """The panels' shared y ticks, and return them.
+
+    They cover the values only, not the headroom above them where the boxes are: fewer tick
+    labels to draw, none beside a box, and the same ticks whatever the headroom, so the
+    layout measured before the headroom is known holds; none at the very bottom either, where
+    a label would touch the periods' labels.
+    """
+    bottom, top = _value_limits(extremes, headroom=0.0, margin=VALUE_MARGIN / 2)
+    ticks = MaxNLocator(nbins=PANEL_Y_TICKS, steps=VALUE_STEPS).tick_values(bottom, top)
+    ticks = ticks[(ticks >= bottom) & (ticks <= top)]
+    grid[0].yaxis.set_major_locator(FixedLocator(ticks))
+    grid[0].yaxis.set_major_formatter(_ValueFormatter(render))
+    return ticks
+
+
+def _panel_grid(grid: list[Axes], ticks: np.ndarray) -> None:
+    """The horizontal grid at the y ticks, in every panel, whether it has y ticks or not."""
+    for ax in grid:
+        ax.yaxis.grid(False)
+        lines = LineCollection(
+            [[(0.0, tick), (1.0, tick)] for tick in ticks],
+            transform=ax.get_yaxis_transform(),
+            colors=style.GRID,
+            linewidths=mpl.rcParams["grid.linewidth"],
+            zorder=0.5,
+            gid="grid",
+        )
+        ax.add_collection(lines, autolim=False)
+
+
+def _no_ticks(axis: Axis) -> None:
+    """No tick on a shared axis: a tick machinery of its own (the limits stay shared)."""
+    axis.major = Ticker()
+    axis.set_major_locator(NullLocator())
+    axis.set_major_formatter(NullFormatter())
+
+
+def _panel_figure(rows: int, columns: int, count: int) -> tuple[Figure, list[Axes]]:
+    """An 8 in wide figure (Agg canvas, no layout engine) with `count` panels on a grid, the
+    first row on top, all sharing the first panel's x and y limits."""
+    height = rows * PANEL_ROW_HEIGHT_IN + PANEL_FRAME_HEIGHT_IN
+    fig = Figure(figsize=(style.WIDTH_IN, height), dpi=style.DPI, layout="none")
+    FigureCanvasAgg(fig)
+    first = fig.add_subplot(rows, columns, 1)
+    grid = [first]
+    for number in range(2, count + 1):
+        grid.append(fig.add_subplot(rows, columns, number, sharex=first, sharey=first))
+    return fig, grid
+
+
+def _panel_title(ax: Axes, site: str, columns: int) -> Text:
+    """The site's name over its panel, bold, wrapped when it would overflow the panel."""
+    room = ax.figure.bbox.width / columns - PANEL_TITLE_ALLOWANCE_PX
+    text = ax.set_title(
+        site,
+        fontsize=style.EMPHASIS_SIZE,
+        fontweight="bold",
+        color=style.TEXT,
+        loc="left",
+        # A fixed place: matplotlib would otherwise measure the panel's y axis at every
+        # draw to keep the title clear of it.
+        y=1.0,
+        parse_math=False,
+    )
+    renderer = ax.figure.canvas.get_renderer()
+    characters = LABEL_WRAP
+    while text.get_window_extent(renderer).width > room and characters >= style.MIN_WRAP:
+        text.set_text(
+            textwrap.fill(site, characters, break_long_words=False, break_on_hyphens=False)
+        )
+        characters -= 4
+    return text
+
+
+def _panel_period_axis(ax: Axes, index: pd.DatetimeIndex, grain: str, language: str) -> None:
+    """Three or four period ticks: the years when the ticks fall on year starts (four such
+    short labels fit a panel), else three months or weeks."""
+    first, last = index.min(), index.max()
+    ticks = tick_periods(first, last, grain, most=PANEL_X_TICKS)
+    if _year_starts(ticks, grain):
+        labels = [str(_year_of(t, grain)) for t in ticks]
+    else:
+        ticks = tick_periods(first, last, grain, most=PANEL_MONTH_TICKS)
+        labels = [formatting.period(t, grain, language) for t in ticks]
+    ax.set_xticks(_date_numbers(pd.DatetimeIndex(ticks)), labels=labels)
+    pad = _half_period(grain)
+    ax.set_xlim(_date_number(first) - pad, _date_number(last) + pad)
+
+
+def _year_starts(ticks: list[pd.Timestamp], grain: str) -> bool:
+    if len(ticks) < 2:
+        return False
+    if grain == "month":
+        return all(t.month == 1 for t in ticks)
+    return all(t.isocalendar().week == 1 for t in ticks)
+
+
+def _year_of(period: pd.Timestamp, grain: str) -> int:
+    return period.year if grain == "month" else period.isocalendar().year
+
+
+def _panel_marker_size(points: int) -> float:
+    return _marker_size(points) if points <= PANEL_DENSE_POINTS else PANEL_DENSE_MARKER
+
+
+def _go_live_handle(label: str) -> Line2D:
+    """The go-live line in a legend: a short dashed vertical line, drawn as a marker."""
+    return Line2D(
+        [],
+        [],
+        linestyle="none",
+        marker=GO_LIVE_MARKER,
+        markersize=13,
+        markeredgewidth=GO_LIVE_WIDTH,
+        markeredgecolor=style.TEXT,
+        markerfacecolor="none",
+        fillstyle="none",
+        label=label,
+    )
+
+
+@dataclass
+class _PanelMargins:
+    """What surrounds the panels' plots, in pixels: the frame (figure title, legend, unit)
+    and each column's and row's tick labels and titles."""
+
+    frame_left: float
+    frame_top: float
+    frame_bottom: float
+    left: list[float]
+    right: list[float]
+    top: list[float]
+    bottom: list[float]
+
+
+def _panel_margins(
+    fig: Figure, grid: list[Axes], titles: list[Text], columns: int, unit_text: Text
+) -> _PanelMargins:
+    """Measure the decorations around the panels once; they do not depend on the panels'
+    size. The panels share their ticks, so the last panel's x labels (it is on the bottom
+    row) and the first panel's y labels stand for every labelled panel's."""
+    renderer = fig.canvas.get_renderer()
+    frame_top = frame_bottom = style.MARGIN_PX
+    if fig._suptitle is not None:  # get_suptitle() gives the string, not the Text
+        frame_top += fig._suptitle.get_window_extent(renderer).height + style.GAP_PX
+    for legend in fig.legends:
+        frame_bottom += legend.get_window_extent(renderer).height + style.GAP_PX
+    frame_left = style.MARGIN_PX + unit_text.get_window_extent(renderer).width + style.GAP_PX / 2
+    rows = math.ceil(len(grid) / columns)
+    last = grid[-1]
+    inner = last.get_window_extent(renderer)
+    x_labels = last.xaxis.get_tightbbox(renderer) or inner
+    x_left = max(inner.x0 - x_labels.x0, 0.0)
+    below = max(inner.y0 - x_labels.y0, 0.0)
+    margins = _PanelMargins(
+        frame_left,
+        frame_top,
+        frame_bottom,
+        left=[x_left] * columns,
+        right=[max(x_labels.x1 - inner.x1, 0.0)] * columns,
+        top=[0.0] * rows,
+        bottom=[0.0] * rows,
+    )
+    for number, (ax, title) in enumerate(zip(grid, titles, strict=True)):
+        row = number // columns
+        if not _has_panel_below(number, columns, len(grid)):
+            margins.bottom[row] = below
+        if title.get_text():
+            overhang = title.get_window_extent(renderer).y1 - ax.get_window_extent(renderer).y1
+            margins.top[row] = max(margins.top[row], overhang)
+    first = grid[0]
+    inner = first.get_window_extent(renderer)
+    y_labels = first.yaxis.get_tightbbox(renderer) or inner
+    margins.left[0] = max(inner.x0 - y_labels.x0, x_left)
+    return margins
+
+
+def _place_panels(
+    fig: Figure, grid: list[Axes], columns: int, margins: _PanelMargins, unit_text: Text
+) -> tuple[float, float]:
+    """Place every plot, all of the same size, and the unit's label; return a plot's height
+    and width in pixels."""
+    width, height = fig.bbox.width, fig.bbox.height
+    rows = math.ceil(len(grid) / columns)
+    spare_x = width - margins.frame_left - style.MARGIN_PX - sum(margins.left) - sum(margins.right)
+    ax_width = (spare_x - (columns - 1) * PANEL_GAP_PX) / columns
+    spare_y = height - margins.frame_top - margins.frame_bottom
+    spare_y -= sum(margins.top) + sum(margins.bottom)
+    ax_height = (spare_y - (rows - 1) * PANEL_GAP_PX) / rows
+    xs, x = [], margins.frame_left
+    for column in range(columns):
+        xs.append(x + margins.left[column])
+        x += margins.left[column] + ax_width + margins.right[column] + PANEL_GAP_PX
+    ys, y = [], height - margins.frame_top
+    for row in range(rows):
+        ys.append(y - margins.top[row] - ax_height)
+        y -= margins.top[row] + ax_height + margins.bottom[row] + PANEL_GAP_PX
+    for number, ax in enumerate(grid):
+        row, column = divmod(number, columns)
+        ax.set_position(
+            [xs[column] / width, ys[row] / height, ax_width / width, ax_height / height]
+        )
+    plots_top = height - margins.frame_top - margins.top[0]
+    unit_text.set_y((plots_top + ys[-1]) / 2 / height)
+    return ax_height, ax_width
+
+
+def _has_panel_below(number: int, columns: int, count: int) -> bool:
+    return number + columns < count
+
+
+def _place_notes(fig: Figure, notes: list[Text], ax_width: float, ax_height: float) -> float:
+    """Put the box of each panel inside its top-left corner, break every box onto two lines
+    (the change, then its interval) when the longest is wider than its panel, so that the
+    boxes stay alike from panel to panel; return the headroom (see `_value_limits`) that
+    keeps the values under the highest box."""
+    renderer = fig.canvas.get_renderer()
+    pad = NOTE_PAD * style.EMPHASIS_SIZE * fig.dpi / 72
+    inset = pad + NOTE_INSET_PX
+    room = ax_width - 2 * inset
+    # The longest text stands for the widest: each measure costs a text layout.
+    longest = max(notes, key=lambda note: len(note.get_text()))
+    if longest.get_window_extent(renderer).width > room:
+        for note in notes:
+            note.set_text(_two_lines(note.get_text()))
+    for note in notes:
+        # A text without an interval, wider than its panel (rare): wrapped to fit.
+        characters = len(note.get_text())
+        while note.get_window_extent(renderer).width > room and characters > style.MIN_WRAP:
+            characters -= 5
+            note.set_text(textwrap.fill(note.get_text(), characters, break_long_words=False))
+    for note in notes:
+        # Flush with the plot's top: nothing (go-live line, ramp-up) shows above the box.
+        note.set_position((inset / ax_width, 1 - pad / ax_height))
+    box = max(note.get_window_extent(renderer).height for note in notes) + 2 * pad
+    free = min((box + NOTE_CLEARANCE_PX) / ax_height, 0.8)
+    return max((free * (1 + 2 * VALUE_MARGIN) - VALUE_MARGIN) / (1 - free), 0.0)
+
+
+def _two_lines(text: str) -> str:
+    """ "+12,4 % (IC 95 % : …)" as the change, then the interval on a line of its own; a text
+    without an interval as it is."""
+    head, separator, tail = text.partition(" (")
+    return f"{head}\n({tail}" if separator and tail and "\n" not in text else text
+
+
+def _optional_number(value: object) -> float | None:
+    return float(value) if _finite(value) else None
+
+
+def _optional_band(band: object) -> tuple[float, float] | None:
+    """A band's low and high, None when missing or not two finite numbers."""
+    try:
+        low, high = band  # a tuple, a list, an array
+    except (TypeError, ValueError):
+        return None
+    return (float(low), float(high)) if _finite(low) and _finite(high) else None
+
+
 def _marker_size(points: int, *, dense: float = 3.0) -> float:
     """Markers show the periods (and a lone value between gaps); smaller when there are many."""
     return 4.5 if points <= 40 else dense
@@ -511,9 +972,19 @@ def _target_line(ax: Axes, target: float | None, label: str) -> Line2D | None:
     return _line_handle(style.TARGET, label, width=1.6, dashed=True)
 
 
-def _go_live_line(ax: Axes, go_live: pd.Timestamp, label: str) -> None:
+def _go_live_line(ax: Axes, go_live: pd.Timestamp, label: str | None) -> None:
+    """The go-live as a dashed vertical line, `label` above the plot (none: the legend says it)."""
     x = _date_number(go_live)
-    ax.axvline(x, color=style.TEXT, linestyle=(0, (4, 3)), linewidth=1.3, zorder=5, gid="go_live")
+    ax.axvline(
+        x,
+        color=style.TEXT,
+        linestyle=GO_LIVE_DASHES,
+        linewidth=GO_LIVE_WIDTH,
+        zorder=5,
+        gid="go_live",
+    )
+    if label is None:
+        return
     # Above the plot, where neither the data nor the top-left note can be.
     ax.text(
         x,
@@ -531,11 +1002,11 @@ def _go_live_line(ax: Axes, go_live: pd.Timestamp, label: str) -> None:
 def _corner_note(ax: Axes, text: str, *, gid: str, emphasis: bool) -> None:
     """A note in the top-left corner, in the headroom the y limits leave free, on white so
     the go-live line passes behind it."""
-    box = {"boxstyle": "round,pad=0.45", "facecolor": "white"}
+    box = {"boxstyle": f"round,pad={NOTE_PAD}", "facecolor": "white"}
     box["edgecolor"] = "#C8C8C8" if emphasis else "none"
     ax.text(
-        0.012,
-        0.975,
+        NOTE_X,
+        NOTE_Y,
         text,
         transform=ax.transAxes,
         ha="left",
@@ -551,7 +1022,7 @@ def _corner_note(ax: Axes, text: str, *, gid: str, emphasis: bool) -> None:
 
 
 def _value_limits(
-    values: Sequence[object], *, headroom: float, margin: float = 0.06
+    values: Sequence[object], *, headroom: float, margin: float = VALUE_MARGIN
 ) -> tuple[float, float]:
     """Axis limits around the finite `values`, with `headroom` of their range left on top."""
     finite = np.array([float(v) for v in values if _finite(v)], dtype=float)
@@ -563,7 +1034,7 @@ def _value_limits(
 
 
 def _value_axis(axis: Axis, render: Callable[[float, int], str], *, ticks: int = 5) -> None:
-    axis.set_major_locator(MaxNLocator(nbins=ticks, steps=[1, 2, 2.5, 5, 10]))
+    axis.set_major_locator(MaxNLocator(nbins=ticks, steps=VALUE_STEPS))
     axis.set_major_formatter(_ValueFormatter(render))
 
 
@@ -578,8 +1049,10 @@ def _period_axis(ax: Axes, index: pd.DatetimeIndex, grain: str, language: str) -
     ax.set_xlim(_date_number(index.min()) - pad, _date_number(index.max()) + pad)
 
 
-def tick_periods(first: pd.Timestamp, last: pd.Timestamp, grain: str) -> list[pd.Timestamp]:
-    """At most six period starts from first to last, on the finest calendar step that fits:
+def tick_periods(
+    first: pd.Timestamp, last: pd.Timestamp, grain: str, *, most: int = MAX_X_TICKS
+) -> list[pd.Timestamp]:
+    """At most `most` period starts from first to last, on the finest calendar step that fits:
     monthly ticks fall on months 1, 4, 7, 10 for a quarterly step; weekly ones on ISO weeks
     1, 14, 27, 40 for a 13-week step."""
     frequency = {"month": "MS", "week": "W-MON"}.get(grain)
@@ -589,7 +1062,7 @@ def tick_periods(first: pd.Timestamp, last: pd.Timestamp, grain: str) -> list[pd
     ticks: list[pd.Timestamp] = list(periods)
     for step in MONTH_STEPS if grain == "month" else WEEK_STEPS:
         ticks = [p for p in periods if _on_step(p, grain, step)]
-        if len(ticks) <= MAX_X_TICKS:
+        if len(ticks) <= most:
             break
     return ticks or list(periods[:1])
 
