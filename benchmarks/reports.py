@@ -58,7 +58,7 @@ def chart_times(content: ReportContent, folder: Path) -> dict[str, list[float]]:
             start = time.perf_counter()
             figure = chart.draw()
             style.save_png(figure, folder / f"{chart.name}.png")
-            kind = chart.name.split("__")[-1].split("-")[0]
+            kind = chart.name.split("__")[-1]
             kinds[kind].append(time.perf_counter() - start)
     return kinds
 

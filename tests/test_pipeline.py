@@ -326,9 +326,13 @@ def test_the_french_report_is_a_pdf_with_its_pages_and_french_numbers(
     assert "amélioration significative" in text
     charts = sorted(p.name for p in (folder / "charts").glob("*.png"))
     assert "summary.png" in charts and "units_per_hour__total.png" in charts
-    # four sites, one series each, and the before/after comparison across them
-    assert sum(name.startswith("units_per_hour__site-") for name in charts) == 4
+    # the four sites' series on one page, and the before/after comparison across them
+    assert "units_per_hour__site-series.png" in charts
     assert "units_per_hour__sites.png" in charts
+    series_page = next(page for page in pages if "unités par heure) – évolution par site" in page)
+    assert all(
+        site in series_page for site in ("Lyon", "Saint-Étienne", "Vénissieux", "Villefranche")
+    )
     # every chart is a page, and the rest are the cover and the text pages
     titles = ("Menuiseries du Rhône", "Synthèse", "Indicateurs clés", "Annexe", "Note de méthode")
     text_pages = [page for page in pages if page.startswith(titles)]

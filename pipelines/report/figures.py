@@ -13,7 +13,6 @@ from pipelines import formatting
 from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL
 from pipelines.report import charts, style
 from pipelines.report.content import KeyResult, ReportContent, say
-from pipelines.safe_text import file_stem
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +83,7 @@ def change_text(row: dict[str, object], language: str) -> str:
 
 def chart_plan(content: ReportContent) -> Iterator[PlannedChart]:
     """Every chart of the report in reading order: the summary, then for each key KPI its
-    client total, treated against controls, the sites compared, and each site."""
+    client total, treated against controls, the sites compared, and every site's timeline."""
     language = content.language
     yield PlannedChart(
         "summary",
@@ -112,31 +111,56 @@ def chart_plan(content: ReportContent) -> Iterator[PlannedChart]:
         if len(key.sites) > 1:
             title = say(language, "chart_sites", kpi=label)
             yield PlannedChart(f"{key.kpi.name}__sites", title, _sites(content, key, title))
-        for number, row in enumerate(key.sites, start=1):
-            title = say(language, "chart_site", kpi=label, site=row["site"])
-            name = f"{key.kpi.name}__site-{number:02d}-{file_stem(str(row['site']))}"
-            yield PlannedChart(name, title, _timeline(content, key, row, title))
+        # One site's timeline is the client total's, already drawn.
+        if len(key.sites) > 1 or (key.sites and key.total is None):
+            title = say(language, "chart_site_series", kpi=label)
+            yield PlannedChart(
+                f"{key.kpi.name}__site-series", title, _site_series(content, key, title)
+            )
+
+
+def _timeline_arguments(
+    content: ReportContent, key: KeyResult, row: dict[str, object]
+) -> dict[str, object]:
+    """A result row's timeline, as `charts.kpi_timeline` and a `site_timelines` panel take it."""
+    before = None if _missing(row.get("mean_before")) else float(row["mean_before"])
+    after, band = _after_level(row, before)
+    return {
+        "values": content.values(str(row["site"]), key.kpi.name),
+        "go_live": pd.Timestamp(row["go_live"]),
+        "after_start": pd.Timestamp(row["after_start"]),
+        "before_mean": before,
+        "after_mean": after,
+        "band": band,
+        "change_text": change_text(row, content.language),
+        "target": _target_level(row, before),
+    }
 
 
 def _timeline(
     content: ReportContent, key: KeyResult, row: dict[str, object], title: str
 ) -> Callable[[], Figure]:
     def draw() -> Figure:
-        before = None if _missing(row.get("mean_before")) else float(row["mean_before"])
-        after, band = _after_level(row, before)
+        arguments = _timeline_arguments(content, key, row)
         return charts.kpi_timeline(
-            content.values(str(row["site"]), key.kpi.name),
+            arguments.pop("values"),
             title=title,
             unit=key.kpi.unit,
             language=content.language,
             grain=content.grain,
-            go_live=pd.Timestamp(row["go_live"]),
-            after_start=pd.Timestamp(row["after_start"]),
-            before_mean=before,
-            after_mean=after,
-            band=band,
-            change_text=change_text(row, content.language),
-            target=_target_level(row, before),
+            **arguments,
+        )
+
+    return draw
+
+
+def _site_series(content: ReportContent, key: KeyResult, title: str) -> Callable[[], Figure]:
+    def draw() -> Figure:
+        panels = [
+            {"site": row["site"], **_timeline_arguments(content, key, row)} for row in key.sites
+        ]
+        return charts.site_timelines(
+            panels, title=title, unit=key.kpi.unit, language=content.language, grain=content.grain
         )
 
     return draw
