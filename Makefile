@@ -12,6 +12,15 @@ CAP := $(VENV)/bin/cap
 export CAP_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CAP_HOME)/dagster
 export DAGSTER_DISABLE_TELEMETRY := 1
+# Email (see .env.example): without CAP_SMTP_HOST, emails are written to $(CAP_HOME)/outbox.
+# Each is set, if only to empty, because the Dagster resource reads them with dg.EnvVar.
+export CAP_SMTP_HOST ?=
+export CAP_SMTP_PORT ?=
+export CAP_SMTP_SECURITY ?=
+export CAP_SMTP_USER ?=
+export CAP_SMTP_PASSWORD ?=
+export CAP_SMTP_FROM ?=
+export CAP_CONSULTANT_EMAIL ?=
 export UV_PYTHON_DOWNLOADS := never
 # Compile the packages' bytecode once at install: where PYTHONDONTWRITEBYTECODE is set, every
 # process would otherwise recompile Dagster, pandas and Great Expectations on import (4 s -> 1.5 s

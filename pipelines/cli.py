@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipelines.config.loader import ConfigError, load_client_config
 from pipelines.config.model import ClientConfig
+from pipelines.delivery.smtp import MAIL_ENV_VARS
 from pipelines.workspace import DEFAULT_HOME, Workspace
 
 logger = logging.getLogger("pipelines.cli")
@@ -65,6 +66,8 @@ def _use_home(home: Path | None) -> Workspace:
     os.environ["CAP_HOME"] = str(workspace.home)
     os.environ.setdefault("DAGSTER_HOME", str(workspace.dagster_home))
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    for name in MAIL_ENV_VARS:  # unset is no SMTP server: emails go to the outbox
+        os.environ.setdefault(name, "")
     workspace.ensure()
     return workspace
 

@@ -15,7 +15,7 @@ from pipelines.defs.quality.checks import (
     kpi_values_have_no_outliers,
 )
 from pipelines.defs.report.assets import report
-from pipelines.defs.resources import CapWorkspace
+from pipelines.defs.resources import CapWorkspace, mailer_from_env
 from pipelines.defs.schedules import nightly_0200_paris
 from pipelines.defs.sensors import client_inbox_sensor
 
@@ -37,6 +37,6 @@ defs = dg.Definitions(
     jobs=[client_pipeline],
     schedules=[nightly_0200_paris],
     sensors=[client_inbox_sensor],
-    resources={"cap": CapWorkspace(home=dg.EnvVar("CAP_HOME"))},
+    resources={"cap": CapWorkspace(home=dg.EnvVar("CAP_HOME")), "mailer": mailer_from_env()},
     loggers={"console": dg.colored_console_logger, "cap_progress": cap_progress},
 )

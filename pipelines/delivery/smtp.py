@@ -32,6 +32,17 @@ Security = Literal["none", "starttls", "ssl"]
 DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
 DEFAULT_SENDER = "cap@localhost"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+MAIL_ENV_VARS = (
+    "CAP_SMTP_HOST",
+    "CAP_SMTP_PORT",
+    "CAP_SMTP_SECURITY",
+    "CAP_SMTP_USER",
+    "CAP_SMTP_PASSWORD",
+    "CAP_SMTP_FROM",
+    "CAP_CONSULTANT_EMAIL",
+)
+"""The environment variables of email delivery; an empty one means not configured (the Dagster
+resource reads each through `dg.EnvVar`, which needs it set, if only to empty)."""
 _FILE_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -1,4 +1,5 @@
-"""The client report as a PDF of 16:9 pages (8 x 4.5 in, readable on a phone held sideways):
+"""The client report as a PDF of 8 in wide pages (text pages 16:9, 8 x 4.5 in, readable on a
+phone held sideways; a chart page has its chart's height):
 cover, summary, key-indicator table, the charts, a data-quality appendix and a methodology note.
 
 Text pages are drawn with matplotlib, with the same fonts and colours as the charts, and every
