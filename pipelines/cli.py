@@ -51,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     run = command("run", _run, "Run the whole pipeline headless, for every client or one.")
     run.add_argument("--client", help="only this client (its slug)")
+    send = command(
+        "send", _send, "Email a client's report to its recipients (the consultant's approval)."
+    )
+    send.add_argument("--client", required=True, help="the client's slug")
+    send.add_argument("--period", help="the report's period, e.g. 2026-10 (default: the latest)")
+    send.add_argument(
+        "--resend", action="store_true", help="send again a period whose email already went out"
+    )
     command("init", _init, "Create the workspace folders and Dagster settings if missing.")
     command("check-config", _check_config, "Validate every client's client.yaml.")
     schema = command("schema", _schema, "Print the JSON Schema of client.yaml (for editors).")
@@ -132,6 +140,12 @@ def _schema_text() -> str:
 def _write_schema(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(_schema_text(), encoding="utf-8")
+
+
+def _send(args: argparse.Namespace) -> int:
+    from pipelines.run import send_report
+
+    return send_report(Workspace.from_env(), args.client, args.period, args.resend)
 
 
 def _run(args: argparse.Namespace) -> int:

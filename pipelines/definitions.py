@@ -3,9 +3,13 @@ all load."""
 
 import dagster as dg
 
+from pipelines.defs.consultant.assets import consultant_digest
+from pipelines.defs.consultant.jobs import consultant_digest_job
+from pipelines.defs.delivery.assets import report_email
+from pipelines.defs.delivery.sensors import auto_delivery_sensor
 from pipelines.defs.impact.assets import impact
 from pipelines.defs.ingest.assets import kpi_observations, raw_files
-from pipelines.defs.jobs import client_pipeline
+from pipelines.defs.jobs import client_pipeline, report_delivery
 from pipelines.defs.kpis.assets import kpi_series, kpi_values
 from pipelines.defs.loggers import cap_progress
 from pipelines.defs.quality.checks import (
@@ -16,8 +20,8 @@ from pipelines.defs.quality.checks import (
 )
 from pipelines.defs.report.assets import report
 from pipelines.defs.resources import CapWorkspace, mailer_from_env
-from pipelines.defs.schedules import nightly_0200_paris
-from pipelines.defs.sensors import client_inbox_sensor
+from pipelines.defs.schedules import daily_digest_0700_paris, nightly_client_runs
+from pipelines.defs.sensors import client_inbox_sensor, run_failure_alert_sensor
 
 defs = dg.Definitions(
     assets=[
@@ -27,6 +31,8 @@ defs = dg.Definitions(
         kpi_series,
         impact,
         report,
+        report_email,
+        consultant_digest,
     ],
     asset_checks=[
         kpi_observations_pass_delivery_rules,
@@ -34,9 +40,9 @@ defs = dg.Definitions(
         kpi_values_are_fresh,
         kpi_values_are_complete,
     ],
-    jobs=[client_pipeline],
-    schedules=[nightly_0200_paris],
-    sensors=[client_inbox_sensor],
+    jobs=[client_pipeline, report_delivery, consultant_digest_job],
+    schedules=[nightly_client_runs, daily_digest_0700_paris],
+    sensors=[auto_delivery_sensor, client_inbox_sensor, run_failure_alert_sensor],
     resources={"cap": CapWorkspace(home=dg.EnvVar("CAP_HOME")), "mailer": mailer_from_env()},
     loggers={"console": dg.colored_console_logger, "cap_progress": cap_progress},
 )

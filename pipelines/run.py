@@ -13,11 +13,17 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from pipelines.config.loader import ConfigError
+from pipelines.defs.delivery.assets import APPROVAL_TAG, AUTO
+from pipelines.defs.resources import client_today
+from pipelines.delivery import ledger
+from pipelines.delivery.report_email import NotSendable, due_automatically, report_periods
+from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
 JOB_NAME = "client_pipeline"
+DELIVERY_JOB_NAME = "report_delivery"
 REPORT_GROUPS = frozenset({"report"})
 
 
@@ -33,6 +39,7 @@ class ClientOutcome:
     checks_failed: list[str] = field(default_factory=list)
     reports_built: int = 0
     report_pdf: str | None = None
+    email: str = ""
     seconds: float = 0.0
     error: str | None = None
 
@@ -55,10 +62,14 @@ def run_clients(workspace: Workspace, only: str | None = None) -> int:
     known = set(instance.get_dynamic_partitions(partitions))
     instance.add_dynamic_partitions(partitions, [s for s in slugs if s not in known])
     job = defs.resolve_job_def(JOB_NAME)
+    delivery = defs.resolve_job_def(DELIVERY_JOB_NAME)
     outcomes = []
     for position, slug in enumerate(slugs, start=1):
         _say(f"[{position}/{len(slugs)}] {slug}")
-        outcomes.append(_run_client(job, instance, workspace, slug))
+        outcome = _run_client(job, instance, workspace, slug)
+        if outcome.success and outcome.report_pdf:
+            outcome.email = _deliver_if_due(delivery, instance, workspace, slug)
+        outcomes.append(outcome)
     _print_summary(outcomes, workspace)
     return 0 if all(outcome.success for outcome in outcomes) else 1
 
@@ -111,6 +122,83 @@ def _run_client(
     return outcome
 
 
+def _deliver_if_due(
+    job: dg.JobDefinition, instance: dg.DagsterInstance, workspace: Workspace, slug: str
+) -> str:
+    """What happened to the client's report email after a successful run: sent in auto mode
+    when due (as the nightly run's sensor does), else why it waits."""
+    config = workspace.load_config(slug)
+    periods = report_periods(workspace, slug)
+    if not periods:
+        return ""
+    with open_warehouse(workspace.warehouse(slug), read_only=True) as con:
+        done = ledger.already_sent(con, periods[-1])
+        if done is not None:
+            how = "sent" if done.status == "sent" else "written to the outbox"
+            when = done.sent_at or done.created_at
+            return f"{periods[-1]} already {how} on {when:%Y-%m-%d %H:%M} (UTC)"
+        if config.report.delivery == "review":
+            return f"waiting for approval: cap send --client {slug} --period {periods[-1]}"
+        try:
+            period = due_automatically(con, workspace, config, slug, client_today(config))
+        except NotSendable as reason:
+            return f"not sent: {reason}"
+    said = _execute_delivery(job, instance, slug, period, tags={APPROVAL_TAG: AUTO})
+    return said.removeprefix(f"{slug}: ")
+
+
+def send_report(workspace: Workspace, slug: str, period: str | None, resend: bool) -> int:
+    """`cap send`: email the client's report of `period` (None: the latest built) as the
+    consultant's approval, through the `report_email` asset; 0 when it went out, else 1."""
+    from pipelines.definitions import defs
+
+    if slug not in workspace.client_slugs():
+        _say(f"No client {slug!r} in {workspace.clients_dir}")
+        return 1
+    instance = dg.DagsterInstance.get()
+    known = set(instance.get_dynamic_partitions("clients"))
+    if slug not in known:
+        instance.add_dynamic_partitions("clients", [slug])
+    job = defs.resolve_job_def(DELIVERY_JOB_NAME)
+    said = _execute_delivery(
+        job, instance, slug, period or "", tags={"cap/trigger": "cap send"}, resend=resend
+    )
+    _say(said)
+    return 1 if ": not sent: " in said else 0
+
+
+def _execute_delivery(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    slug: str,
+    period: str,
+    tags: dict[str, str],
+    resend: bool = False,
+) -> str:
+    """Run `report_email` for the client in this process; what it did, in a few words."""
+    result = job.execute_in_process(
+        partition_key=slug,
+        instance=instance,
+        raise_on_error=False,
+        run_config={"ops": {"report_email": {"config": {"period": period, "resend": resend}}}},
+        tags=tags,
+    )
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            metadata = event.event_specific_data.materialization.metadata
+            status = metadata["status"].value
+            how = "written to the outbox" if status == "written" else "sent"
+            return (
+                f"{slug}: {how} ({metadata['period'].value}, {metadata['recipients'].value} "
+                f"recipients): {metadata['eml'].value}"
+            )
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            user = event.step_failure_data.user_failure_data
+            return user.description if user else f"{slug}: not sent: {_root_cause(error)}"
+    return f"{slug}: not sent: the delivery run did nothing"
+
+
 def _root_cause(error: object) -> str:
     """The innermost error's message: what went wrong, not Dagster's wrapper around it."""
     if error is None:
@@ -144,6 +232,9 @@ def _print_summary(outcomes: list[ClientOutcome], workspace: Workspace) -> None:
         if outcome.report_pdf:
             _say(f"  {outcome.slug:<20} {outcome.report_pdf}")
     _say(f"Emails:     {workspace.outbox}")
+    for outcome in outcomes:
+        if outcome.email:
+            _say(f"  {outcome.slug:<20} {outcome.email}")
     _say("Browse it all: make ui, then http://127.0.0.1:3000")
 
 

@@ -24,6 +24,7 @@ def open_warehouse(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckD
     try:
         if not read_only:
             execute_sql(con, "create_warehouse")
+            execute_sql(con, "create_deliveries")
         yield con
     finally:
         con.close()

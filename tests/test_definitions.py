@@ -1,6 +1,5 @@
 """The one Definitions object: what the UI, schedules, sensors and `cap run` load."""
 
-import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +8,6 @@ import dagster as dg
 import pytest
 
 from pipelines.definitions import defs
-from pipelines.defs.schedules import nightly_0200_paris
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +22,8 @@ def test_assets_checks_schedules_and_sensors() -> None:
         "kpi_series",
         "impact",
         "report",
+        "report_email",
+        "consultant_digest",
     }
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
     assert checks == {
@@ -33,8 +33,15 @@ def test_assets_checks_schedules_and_sensors() -> None:
         "kpi_values_are_fresh",
         "kpi_values_are_complete",
     }
-    assert {schedule.name for schedule in repository.schedule_defs} == {"nightly_0200_paris"}
-    assert {sensor.name for sensor in repository.sensor_defs} == {"client_inbox_sensor"}
+    assert {schedule.name for schedule in repository.schedule_defs} == {
+        "nightly_client_runs",
+        "daily_digest_0700_paris",
+    }
+    assert {sensor.name for sensor in repository.sensor_defs} == {
+        "auto_delivery_sensor",
+        "client_inbox_sensor",
+        "run_failure_alert_sensor",
+    }
 
 
 def test_every_asset_says_what_it_is_for_the_ui() -> None:
@@ -44,7 +51,14 @@ def test_every_asset_says_what_it_is_for_the_ui() -> None:
         assert node.description and len(node.description) > 40, key
         assert node.owners == ["team:consulting"], key
         assert node.kinds, key
-        assert node.group_name in {"ingest", "kpis", "impact", "report"}, key
+        assert node.group_name in {
+            "ingest",
+            "kpis",
+            "impact",
+            "report",
+            "delivery",
+            "consultant",
+        }, key
 
 
 def test_only_the_delivery_rules_block() -> None:
@@ -60,25 +74,25 @@ def test_only_the_delivery_rules_block() -> None:
     }
 
 
-def test_nightly_schedule_runs_at_two_in_paris() -> None:
-    schedule = defs.resolve_schedule_def("nightly_0200_paris")
-    assert schedule.cron_schedule == "0 2 * * *"
-    assert schedule.execution_timezone == "Europe/Paris"
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+def test_schedules_tick_hourly_for_the_clients_and_at_seven_in_paris_for_the_digest() -> None:
+    nightly = defs.resolve_schedule_def("nightly_client_runs")
+    assert (nightly.cron_schedule, nightly.execution_timezone) == ("0 * * * *", "UTC")
+    assert nightly.job_name == "client_pipeline"
+    digest = defs.resolve_schedule_def("daily_digest_0700_paris")
+    assert (digest.cron_schedule, digest.execution_timezone) == ("0 7 * * *", "Europe/Paris")
+    assert digest.job_name == "consultant_digest_job"
+    for schedule in (nightly, digest):
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    alert = defs.resolve_sensor_def("run_failure_alert_sensor")
+    assert alert.default_status == dg.DefaultSensorStatus.RUNNING
 
 
-def test_schedule_requests_one_run_per_client() -> None:
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("clients", ["alpha", "beta"])
-        context = dg.build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=dt.datetime(2026, 3, 29, 2, 0),
-        )
-        requests = nightly_0200_paris(context)
-    assert [(r.partition_key, r.run_key) for r in requests] == [
-        ("alpha", "nightly:2026-03-29:alpha"),
-        ("beta", "nightly:2026-03-29:beta"),
-    ]
+def test_the_digest_is_not_part_of_a_client_run() -> None:
+    repository = defs.get_repository_def()
+    selected = repository.get_job("client_pipeline").asset_layer.selected_asset_keys
+    assert dg.AssetKey("consultant_digest") not in selected
+    digest = repository.get_job("consultant_digest_job").asset_layer.selected_asset_keys
+    assert digest == {dg.AssetKey("consultant_digest")}
 
 
 def test_dagster_validates_the_definitions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

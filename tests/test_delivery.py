@@ -6,7 +6,7 @@ import email.policy
 import re
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from smtp_recorder import Recorder, free_port
 
 from pipelines.delivery.ledger import deliveries, ensure_ledger, record_attempt
 from pipelines.delivery.message import (
@@ -64,42 +65,6 @@ class Report:
     pdf: Path
 
 
-@dataclass
-class Recorder:
-    """An aiosmtpd handler: answers DATA with the queued replies, then '250 OK', and keeps
-    every accepted (mail_from, rcpt_tos, content)."""
-
-    replies: list[str] = field(default_factory=list)
-    refuse: set[str] = field(default_factory=set)
-    drop_connection: bool = False
-    received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
-    data_calls: int = 0
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        """Refuse the addresses in `refuse`, accept the others."""
-        if address in self.refuse:
-            return "550 5.1.1 No such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        """Accept the message (or answer with the next queued reply)."""
-        self.data_calls += 1
-        reply = self.replies.pop(0) if self.replies else "250 OK"
-        if reply.startswith("250"):
-            self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        if self.drop_connection:
-            # The server has the message, but the client never hears that it was accepted.
-            server.transport.close()
-        return reply
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[Callable[..., tuple[Recorder, SmtpSettings]]]:
     """Start a real SMTP server on 127.0.0.1 with a given handler; stopped after the test."""
@@ -107,7 +72,7 @@ def smtp_server() -> Iterator[Callable[..., tuple[Recorder, SmtpSettings]]]:
 
     def start(handler: Recorder | None = None, **kwargs) -> tuple[Recorder, SmtpSettings]:
         handler = handler or Recorder()
-        port = _free_port()
+        port = free_port()
         controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
         controller.start()
         controllers.append(controller)

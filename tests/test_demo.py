@@ -110,7 +110,8 @@ def test_configs_validate_and_match_effects(configs: dict[str, ClientConfig], ho
             assert config.go_live_of(site) == effect.go_live[site]
         for site in effect.controls:
             assert config.go_live_of(site) is None
-        assert config.report.delivery == "review"
+        # The weekly client's report goes out by itself; the others wait for approval.
+        assert config.report.delivery == ("auto" if config.cadence == "weekly" else "review")
         assert config.report.recipients.to
         text = Workspace(home).config_path(slug).read_text(encoding="utf-8")
         assert text.startswith("# yaml-language-server: $schema=../../client.schema.json\n")

@@ -1,12 +1,26 @@
-"""Sensors: react to what the consultant drops into a client's inbox."""
+"""Sensors: react to what the consultant drops into a client's inbox, and tell the consultant
+when a run fails."""
 
+import datetime as dt
 import json
 
 import dagster as dg
 
-from pipelines.defs.jobs import client_pipeline
+from pipelines.config.loader import ConfigError
+from pipelines.defs.delivery.assets import APPROVAL_TAG, AUTO
+from pipelines.defs.jobs import client_pipeline, report_delivery
 from pipelines.defs.partitions import clients_partitions
-from pipelines.defs.resources import CapWorkspace
+from pipelines.defs.resources import CapWorkspace, Mailer
+from pipelines.delivery.notices import (
+    DAGSTER_UI_URL,
+    ErrorInfo,
+    FailedStep,
+    RunFailure,
+    error_chain,
+    failure_notice,
+    send_notice,
+    usable_settings,
+)
 from pipelines.ingest.archive import inbox_fingerprint, unarchived_files
 
 
@@ -39,3 +53,81 @@ def client_inbox_sensor(context: dg.SensorEvaluationContext, cap: CapWorkspace) 
         ),
         cursor=json.dumps(fingerprints, sort_keys=True),
     )
+
+
+PARTITION_TAG = "dagster/partition"
+"""The run tag holding the partition: the client's slug on every run of a client."""
+
+
+@dg.run_failure_sensor(
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Emails the consultant when a run of this code location fails: the client, the "
+    "failed step and its error, and the run's link. Without an SMTP server (or a consultant "
+    "address), the notice goes to the outbox.",
+)
+def run_failure_alert_sensor(
+    context: dg.RunFailureSensorContext, cap: CapWorkspace, mailer: Mailer
+) -> None:
+    """Tell the consultant that a run failed: which client (the run's partition), which step,
+    which error (its innermost cause, and what it was raised as), with the run's link in the UI.
+
+    A refused send the consultant launched (`cap send`, the UI) is not notified: they see it.
+    Sent over SMTP to `CAP_CONSULTANT_EMAIL`; written to `outbox/` when no SMTP server is
+    configured, when the address is empty or invalid (with a warning), or when sending fails.
+    """
+    run = context.dagster_run
+    if run.job_name == report_delivery.name and run.tags.get(APPROVAL_TAG) != AUTO:
+        # The consultant launched this send and sees its refusal where they launched it.
+        context.log.info("run %s: a send the consultant launched failed; no notice", run.run_id)
+        return
+    failure = _run_failure(context, cap)
+    subject, text = failure_notice(failure, DAGSTER_UI_URL)
+    outcome = send_notice(
+        subject=subject,
+        text=text,
+        kind="run-failure",
+        key=f"{failure.client or failure.job_name}-{failure.run_id}",
+        consultant=mailer.consultant,
+        settings=usable_settings(mailer.settings),
+        outbox=cap.workspace.outbox,
+        now=dt.datetime.now(dt.UTC),
+    )
+    where = "sent" if outcome.status == "sent" else f"written to {outcome.eml}"
+    context.log.info("run %s failed: the consultant's notice was %s", failure.run_id, where)
+
+
+def _run_failure(context: dg.RunFailureSensorContext, cap: CapWorkspace) -> RunFailure:
+    """The failed run as the notice tells it, from the run's tags and its event log."""
+    run = context.dagster_run
+    slug = run.tags.get(PARTITION_TAG) or context.partition_key
+    name = None
+    if slug:
+        try:
+            name = cap.client_config(slug).name
+        except (ConfigError, OSError, ValueError):
+            name = None
+    steps = tuple(
+        FailedStep(event.step_key or "unknown step", error_chain(_error(event)))
+        for event in context.get_step_failure_events()
+    )
+    run_errors: tuple[str, ...] = ()
+    if not steps:
+        run_errors = error_chain(_error(context.failure_event))
+        if not run_errors and context.failure_event.message:
+            run_errors = (context.failure_event.message,)
+    record = context.instance.get_run_record_by_id(run.run_id)
+    ended = record.end_time if record is not None else None
+    return RunFailure(
+        run_id=run.run_id,
+        job_name=run.job_name,
+        client=slug,
+        client_name=name,
+        steps=steps,
+        run_errors=run_errors,
+        failed_at=dt.datetime.fromtimestamp(ended, dt.UTC) if ended else None,
+    )
+
+
+def _error(event: dg.DagsterEvent) -> ErrorInfo | None:
+    """The error a step- or run-failure event carries, if any."""
+    return getattr(event.event_specific_data, "error", None)

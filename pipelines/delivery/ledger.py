@@ -54,6 +54,12 @@ def already_sent(con: duckdb.DuckDBPyConnection, period: str) -> Delivery | None
     return done[-1] if done else None
 
 
+def latest_sent(con: duckdb.DuckDBPyConnection) -> Delivery | None:
+    """The latest email that went out (sent or written), whatever its period, or None."""
+    rows = execute_sql(con, "select_latest_sent_delivery").fetchall()
+    return _delivery(rows[0]) if rows else None
+
+
 def unfinished(con: duckdb.DuckDBPyConnection, period: str) -> Delivery | None:
     """The latest 'pending' attempt of `period`: interrupted, or cut off after the message was
     sent, so the recipients may have it. None when there is none."""

@@ -139,8 +139,9 @@ sources:
     indicators:   # indicator code -> KPI (the "{header[4]}" column is informative)
 {indicators}
 
+# A weekly report that goes out by itself after a nightly run whose checks passed.
 report:
-  delivery: review
+  delivery: auto
   recipients:
     to:
 {

@@ -47,5 +47,5 @@ def build_report(workspace: Workspace, content: ReportContent) -> BuiltReport:
     pdf = folder / pdf_name(content)
     pages = write_pdf(content, charts, pdf)
     body = email_body(content, charts)
-    files = write_email_files(body, folder)
+    files = write_email_files(body, folder, pdf)
     return BuiltReport(folder, pdf, pages, body, files, charts)

@@ -2,6 +2,7 @@
 alternative, from the templates in `reports/`; plus a preview of the HTML whose images are the
 PNG files beside it, for the consultant to open in a browser."""
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,14 +89,25 @@ def _table(content: ReportContent) -> list[dict[str, str]]:
     return rows
 
 
-def write_email_files(body: EmailBody, folder: Path) -> dict[str, Path]:
-    """Write `email.html`, `email.txt` and the browser preview `report.html` into `folder`."""
+def write_email_files(body: EmailBody, folder: Path, pdf: Path) -> dict[str, Path]:
+    """Write `email.html`, `email.txt`, the browser preview `report.html` and `email.json` (the
+    subject, the inline charts and the PDF to attach: what sending the email needs) into
+    `folder`."""
     paths = {
         "email_html": folder / "email.html",
         "email_text": folder / "email.txt",
         "preview": folder / "report.html",
+        "manifest": folder / "email.json",
     }
     paths["email_html"].write_text(body.html, encoding="utf-8")
     paths["email_text"].write_text(body.text, encoding="utf-8")
     paths["preview"].write_text(body.preview_html, encoding="utf-8")
+    manifest = {
+        "subject": body.subject,
+        "inline": [chart.name for chart in body.inline],
+        "pdf": pdf.name,
+    }
+    paths["manifest"].write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
     return paths

@@ -36,9 +36,9 @@ def report(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.Materiali
     Charts: an executive summary of the key KPIs' changes with their intervals; for each key
     KPI, the client total's series with the go-live line, the before and after levels, the
     95 % band and the target; the transformed sites against the control sites, indexed to 100;
-    before against after for every site; and each site's series.
+    before against after for every site; and every site's series side by side.
 
-    The PDF (16:9 pages, readable on a phone): cover, summary sentences, the charts, the
+    The PDF (8 in wide pages, readable on a phone): cover, summary sentences, the charts, the
     key-indicator table (before, after, change, interval, verdict), a data-quality appendix
     (files, what was set aside and why, coverage, lateness) and a methodology note. The email
     body is HTML with the key charts inline by Content-ID and a plain-text alternative;

@@ -1,0 +1,1 @@
+"""Delivery stage: the report email, sent once the consultant approves it (or automatically)."""
