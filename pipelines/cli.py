@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run = command("run", _run, "Run the whole pipeline headless, for every client or one.")
     run.add_argument("--client", help="only this client (its slug)")
+    run.add_argument(
+        "--force", action="store_true", help="run clients whose inputs did not change, too"
+    )
     send = command(
         "send", _send, "Email a client's report to its recipients (the consultant's approval)."
     )
@@ -152,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.run import run_clients
 
     workspace = Workspace.from_env()
-    return run_clients(workspace, only=args.client)
+    return run_clients(workspace, only=args.client, force=args.force)
 
 
 def _say(text: str) -> None:

@@ -13,10 +13,16 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from pipelines.config.loader import ConfigError
-from pipelines.defs.delivery.assets import APPROVAL_TAG, AUTO
 from pipelines.defs.resources import client_today
 from pipelines.delivery import ledger
-from pipelines.delivery.report_email import NotSendable, due_automatically, report_periods
+from pipelines.delivery.report_email import (
+    APPROVAL_TAG,
+    AUTO,
+    NotSendable,
+    due_automatically,
+    report_periods,
+)
+from pipelines.inputs import unchanged
 from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
 
@@ -40,14 +46,17 @@ class ClientOutcome:
     reports_built: int = 0
     report_pdf: str | None = None
     email: str = ""
+    skipped: bool = False
     seconds: float = 0.0
     error: str | None = None
 
 
-def run_clients(workspace: Workspace, only: str | None = None) -> int:
-    """Run every client (or one) and print a summary; 1 when any client failed, else 0."""
-    from pipelines.definitions import defs
+def run_clients(workspace: Workspace, only: str | None = None, force: bool = False) -> int:
+    """Run every client (or one) and print a summary; 1 when any client failed, else 0.
 
+    A client whose inputs (client.yaml, inbox, Cap's code) are those of its last completed run
+    is skipped, unless `force`: running it would change nothing.
+    """
     slugs = workspace.client_slugs()
     if only is not None:
         if only not in slugs:
@@ -61,17 +70,44 @@ def run_clients(workspace: Workspace, only: str | None = None) -> int:
     partitions = "clients"
     known = set(instance.get_dynamic_partitions(partitions))
     instance.add_dynamic_partitions(partitions, [s for s in slugs if s not in known])
-    job = defs.resolve_job_def(JOB_NAME)
-    delivery = defs.resolve_job_def(DELIVERY_JOB_NAME)
+    jobs: tuple[dg.JobDefinition, dg.JobDefinition] | None = None
     outcomes = []
     for position, slug in enumerate(slugs, start=1):
+        started = time.perf_counter()
+        if not force and _unchanged(workspace, slug):
+            _say(f"[{position}/{len(slugs)}] {slug}: unchanged since its last run, skipped")
+            outcome = ClientOutcome(slug, success=True, skipped=True)
+            outcome.email, _due = _email_status(workspace, slug)
+            outcome.seconds = time.perf_counter() - started
+            outcomes.append(outcome)
+            continue
         _say(f"[{position}/{len(slugs)}] {slug}")
-        outcome = _run_client(job, instance, workspace, slug)
+        # Loaded on the first client to run: a night with nothing new never imports Dagster's
+        # definitions (a few seconds).
+        jobs = jobs or _jobs()
+        outcome = _run_client(jobs[0], instance, workspace, slug)
         if outcome.success and outcome.report_pdf:
-            outcome.email = _deliver_if_due(delivery, instance, workspace, slug)
+            outcome.email, due = _email_status(workspace, slug)
+            if due is not None:
+                said = _execute_delivery(jobs[1], instance, slug, due, tags={APPROVAL_TAG: AUTO})
+                outcome.email = said.removeprefix(f"{slug}: ")
         outcomes.append(outcome)
     _print_summary(outcomes, workspace)
     return 0 if all(outcome.success for outcome in outcomes) else 1
+
+
+def _jobs() -> tuple[dg.JobDefinition, dg.JobDefinition]:
+    """The client pipeline and report delivery jobs of the one Definitions."""
+    from pipelines.definitions import defs
+
+    return defs.resolve_job_def(JOB_NAME), defs.resolve_job_def(DELIVERY_JOB_NAME)
+
+
+def _unchanged(workspace: Workspace, slug: str) -> bool:
+    try:
+        return unchanged(workspace, slug)
+    except OSError:  # e.g. no client.yaml: the run says what is wrong
+        return False
 
 
 def _run_client(
@@ -122,29 +158,26 @@ def _run_client(
     return outcome
 
 
-def _deliver_if_due(
-    job: dg.JobDefinition, instance: dg.DagsterInstance, workspace: Workspace, slug: str
-) -> str:
-    """What happened to the client's report email after a successful run: sent in auto mode
-    when due (as the nightly run's sensor does), else why it waits."""
+def _email_status(workspace: Workspace, slug: str) -> tuple[str, str | None]:
+    """Where the client's latest report email stands, in a few words, and the period to send
+    now when the client is in auto mode and it is due (as the nightly run's sensor decides)."""
     config = workspace.load_config(slug)
     periods = report_periods(workspace, slug)
     if not periods:
-        return ""
+        return "", None
     with open_warehouse(workspace.warehouse(slug), read_only=True) as con:
         done = ledger.already_sent(con, periods[-1])
         if done is not None:
             how = "sent" if done.status == "sent" else "written to the outbox"
             when = done.sent_at or done.created_at
-            return f"{periods[-1]} already {how} on {when:%Y-%m-%d %H:%M} (UTC)"
+            return f"{periods[-1]} already {how} on {when:%Y-%m-%d %H:%M} (UTC)", None
         if config.report.delivery == "review":
-            return f"waiting for approval: cap send --client {slug} --period {periods[-1]}"
+            return f"waiting for approval: cap send --client {slug} --period {periods[-1]}", None
         try:
             period = due_automatically(con, workspace, config, slug, client_today(config))
         except NotSendable as reason:
-            return f"not sent: {reason}"
-    said = _execute_delivery(job, instance, slug, period, tags={APPROVAL_TAG: AUTO})
-    return said.removeprefix(f"{slug}: ")
+            return f"not sent: {reason}", None
+    return "", period
 
 
 def send_report(workspace: Workspace, slug: str, period: str | None, resend: bool) -> int:
@@ -218,7 +251,7 @@ def _print_summary(outcomes: list[ClientOutcome], workspace: Workspace) -> None:
     _say("-" * len(header))
     for outcome in outcomes:
         _say(
-            f"{outcome.slug:<22} {'ok' if outcome.success else 'FAILED':<7} "
+            f"{outcome.slug:<22} {_status(outcome):<7} "
             f"{outcome.files_loaded:>6} {outcome.files_rejected:>8} {outcome.values_stored:>8} "
             f"{len(outcome.checks_failed):>13} {outcome.reports_built:>7} "
             f"{outcome.seconds:>6.1f}s"
@@ -236,6 +269,12 @@ def _print_summary(outcomes: list[ClientOutcome], workspace: Workspace) -> None:
         if outcome.email:
             _say(f"  {outcome.slug:<20} {outcome.email}")
     _say("Browse it all: make ui, then http://127.0.0.1:3000")
+
+
+def _status(outcome: ClientOutcome) -> str:
+    if outcome.skipped:
+        return "same"
+    return "ok" if outcome.success else "FAILED"
 
 
 def _indent(text: str) -> str:

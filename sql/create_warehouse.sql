@@ -121,3 +121,12 @@ create table if not exists impact (
     sentence_en varchar not null,
     catalogue_version varchar not null
 );
+
+-- The inputs each client run saw (client.yaml, the inbox listing, Cap's code), as one
+-- fingerprint: a run whose inputs equal those of the last completed run would change nothing.
+create table if not exists client_runs (
+    run_id varchar primary key,
+    inputs_fingerprint varchar not null,
+    started_at timestamp not null,
+    completed_at timestamp
+);

@@ -107,11 +107,14 @@ def test_runs_are_recorded_for_the_ui(demo_home: Path, first_run: tuple[int, str
 
 
 def test_a_second_run_stores_nothing_new(demo_home: Path, first_run: tuple[int, str]) -> None:
-    output = io.StringIO()
-    with contextlib.redirect_stdout(output):
-        assert run_clients(Workspace(demo_home), only="helios-services") == 0
-    line = next(line for line in output.getvalue().splitlines() if line.startswith("helios"))
-    assert line.split()[:5] == ["helios-services", "ok", "0", "0", "0"]
+    """Unchanged inputs: the client is skipped; forced, it runs and stores nothing new."""
+    for force, expected in ((False, "same"), (True, "ok")):
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            assert run_clients(Workspace(demo_home), only="helios-services", force=force) == 0
+        line = next(line for line in output.getvalue().splitlines() if line.startswith("helios"))
+        assert line.split()[:5] == ["helios-services", expected, "0", "0", "0"]
+    assert "helios-services: unchanged since its last run, skipped" not in output.getvalue()
 
 
 def test_a_broken_client_fails_alone(demo_home: Path, first_run: tuple[int, str]) -> None:
@@ -136,7 +139,7 @@ def test_a_broken_client_fails_alone(demo_home: Path, first_run: tuple[int, str]
     assert rows["helios-services"][1:5] == ["ok", "0", "1", "0"]
     assert rows["helios-services"][5] == "2"  # two warnings: a file rejected, an outlier
     assert "! check kpi_observations_all_files_accepted failed (WARN)" in text
-    assert rows["menuiseries-rhone"][1] == "ok"
+    assert rows["menuiseries-rhone"][1] == "same"  # unchanged: skipped, not stopped
     with duckdb.connect(
         str(demo_home / "warehouse" / "helios-services.duckdb"), read_only=True
     ) as con:
@@ -168,7 +171,7 @@ def test_a_delivery_failing_a_blocking_check_stops_that_client_only(
     output = io.StringIO()
     try:
         with contextlib.redirect_stdout(output):
-            code = run_clients(Workspace(demo_home))
+            code = run_clients(Workspace(demo_home), force=True)  # every client runs
     finally:
         path.unlink()
     text = output.getvalue()

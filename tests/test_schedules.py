@@ -9,7 +9,10 @@ import pytest
 
 from pipelines.defs.resources import CapWorkspace
 from pipelines.defs.schedules import nightly_client_runs
+from pipelines.inputs import inputs_fingerprint, record_completed, record_started
 from pipelines.scheduling import clients_due, local_instant
+from pipelines.warehouse import open_warehouse
+from pipelines.workspace import Workspace
 
 UTC = dt.UTC
 ZONES = {
@@ -210,3 +213,25 @@ def test_the_schedule_requests_each_client_at_its_own_0200(
     err = capfd.readouterr().err
     assert err.count("gamma: nightly run skipped, its client.yaml is invalid") == 2, err
     assert "cadence: expected one of 'monthly', 'weekly', got 'daily'" in err
+
+
+def test_the_schedule_skips_a_client_whose_inputs_did_not_change(tmp_path: Path) -> None:
+    """After a completed run with the same client.yaml, inbox and code, the night is skipped;
+    a new file in the inbox brings the client back."""
+    write_client(tmp_path, "alpha", "Europe/Paris")
+    workspace = Workspace(tmp_path)
+    with open_warehouse(workspace.warehouse("alpha")) as con:
+        record_started(con, "run-1", inputs_fingerprint(workspace, "alpha"), utc("2026-03-28", 1))
+        record_completed(con, "run-1", utc("2026-03-28", 1))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("clients", ["alpha"])
+        skipped = evaluate(instance, tmp_path, utc("2026-03-29", 1))
+        inbox = workspace.inbox("alpha")
+        inbox.mkdir(parents=True, exist_ok=True)
+        (inbox / "Tableau de bord 2026.xlsx").write_bytes(b"new delivery")
+        requested = evaluate(instance, tmp_path, utc("2026-03-30", 0))
+    assert isinstance(skipped, dg.SkipReason)
+    assert skipped.skip_message == "unchanged since their last run: alpha"
+    assert [(r.partition_key, r.run_key) for r in requested] == [
+        ("alpha", "nightly:2026-03-30:alpha")
+    ]

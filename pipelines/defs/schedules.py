@@ -12,6 +12,7 @@ from pipelines.defs.jobs import client_pipeline
 from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace
 from pipelines.delivery.digest import DIGEST_TIMEZONE
+from pipelines.inputs import unchanged
 from pipelines.scheduling import NIGHTLY_RUN_TIME, TICK_INTERVAL, clients_due
 
 DEFAULT_TIMEZONE: str = ClientConfig.model_fields["timezone"].default
@@ -31,7 +32,9 @@ def nightly_client_runs(
     """Every hour, runs each client (a partition) whose local 02:00 (its `client.yaml` time zone)
     passed within the hour: one run per client and local night, daylight-saving changes
     included (run key `nightly:<local date>:<slug>`). A client whose `client.yaml` is invalid
-    is skipped with a warning naming the problem; the morning digest lists it."""
+    is skipped with a warning naming the problem; the morning digest lists it. A client whose
+    inputs (client.yaml, inbox, Cap's code) are those of its last completed run is skipped:
+    the run would change nothing."""
     tick = context.scheduled_execution_time
     if tick.tzinfo is None:
         tick = tick.replace(tzinfo=dt.UTC)
@@ -48,6 +51,12 @@ def nightly_client_runs(
             "%s: nightly run skipped, its client.yaml is invalid: %s", run.slug, broken[run.slug]
         )
     due = clients_due(tick, zones)
+    same = [run for run in due if unchanged(cap.workspace, run.slug)]
+    for run in same:
+        context.log.info("%s: unchanged since its last completed run, skipped", run.slug)
+    due = [run for run in due if run not in same]
+    if not due and same:
+        return dg.SkipReason(f"unchanged since their last run: {', '.join(r.slug for r in same)}")
     if not due:
         start = tick - TICK_INTERVAL
         return dg.SkipReason(

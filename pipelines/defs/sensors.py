@@ -7,7 +7,6 @@ import json
 import dagster as dg
 
 from pipelines.config.loader import ConfigError
-from pipelines.defs.delivery.assets import APPROVAL_TAG, AUTO
 from pipelines.defs.jobs import client_pipeline, report_delivery
 from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace, Mailer
@@ -21,6 +20,7 @@ from pipelines.delivery.notices import (
     send_notice,
     usable_settings,
 )
+from pipelines.delivery.report_email import APPROVAL_TAG, AUTO
 from pipelines.ingest.archive import inbox_fingerprint, unarchived_files
 
 

@@ -37,6 +37,10 @@ from pipelines.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
+APPROVAL_TAG = "cap/approval"
+"""Run tag of a delivery the nightly run started by itself (`auto`); without it, whoever
+launched the run (the consultant, in the UI or with `cap send`) approved the report."""
+AUTO = "auto"
 MANIFEST = "email.json"
 SENT_COPY = "email"
 """`email.eml` in the report folder: the message as it went out."""

@@ -10,17 +10,14 @@ from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.report.assets import report
 from pipelines.defs.resources import CapWorkspace, Mailer, client_today
 from pipelines.delivery.report_email import (
+    APPROVAL_TAG,
+    AUTO,
     NotSendable,
     load_report_email,
     recipients,
     refusal,
     send_report_email,
 )
-
-APPROVAL_TAG = "cap/approval"
-"""Run tag of a delivery the nightly run started by itself (`auto`); without it, whoever
-launched the run (the consultant, in the UI or with `cap send`) approved the report."""
-AUTO = "auto"
 
 
 class ReportEmailConfig(dg.Config):

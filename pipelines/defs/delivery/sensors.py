@@ -2,10 +2,9 @@
 
 import dagster as dg
 
-from pipelines.defs.delivery.assets import APPROVAL_TAG, AUTO
 from pipelines.defs.jobs import client_pipeline, report_delivery
 from pipelines.defs.resources import CapWorkspace, client_today
-from pipelines.delivery.report_email import NotSendable, due_automatically
+from pipelines.delivery.report_email import APPROVAL_TAG, AUTO, NotSendable, due_automatically
 
 PARTITION_TAG = "dagster/partition"
 

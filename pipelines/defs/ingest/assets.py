@@ -8,6 +8,7 @@ from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace, client_today
 from pipelines.ingest.archive import archive_inbox
 from pipelines.ingest.load import load_received
+from pipelines.inputs import inputs_fingerprint, record_started
 from pipelines.markdown import markdown_table
 from pipelines.safe_text import for_markdown
 from pipelines.sql import execute_sql, read_sql
@@ -26,11 +27,14 @@ def raw_files(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.Materi
 
     Scans `clients/<slug>/inbox/`, copies each new file to `archive/<slug>/<sha256>.<ext>` and
     records it in the warehouse's `files` table. A byte-identical copy under another name is
-    recorded as a duplicate and not loaded twice.
+    recorded as a duplicate and not loaded twice. Notes the run's inputs (table `client_runs`):
+    a client whose inputs have not changed since its last completed run is skipped at night.
     """
     slug = context.partition_key
     config = cap.client_config(slug)
+    fingerprint = inputs_fingerprint(cap.workspace, slug)
     with cap.warehouse(slug) as con:
+        record_started(con, context.run_id, fingerprint, dt.datetime.now(dt.UTC))
         summary = archive_inbox(cap.workspace, slug, config, con, dt.datetime.now(dt.UTC))
         files = con.sql(read_sql("select_files")).df()
     return dg.MaterializeResult(

@@ -1,6 +1,7 @@
 """Assets of the report stage."""
 
 import base64
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +10,7 @@ from pipelines.defs.impact.assets import impact
 from pipelines.defs.ingest.assets import OWNERS
 from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace, client_today
+from pipelines.inputs import record_completed
 from pipelines.report.build import build_report, charts_folder
 from pipelines.report.content import NothingToReport, gather
 
@@ -20,6 +22,12 @@ def _image(path: Path, title: str) -> str:
     """A PNG as markdown the Dagster UI shows inline (a data URI: no file server needed)."""
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return f"**{title}**\n\n![{path.stem}](data:image/png;base64,{data})"
+
+
+def _completed(context: dg.AssetExecutionContext, cap: CapWorkspace) -> None:
+    """The run reached its last stage: its inputs count as processed (see `pipelines.inputs`)."""
+    with cap.warehouse(context.partition_key) as con:
+        record_completed(con, context.run_id, dt.datetime.now(dt.UTC))
 
 
 @dg.asset(
@@ -51,8 +59,10 @@ def report(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.Materiali
             content = gather(con, config, slug, client_today(config))
     except NothingToReport as nothing:
         context.log.warning(str(nothing))
+        _completed(context, cap)
         return dg.MaterializeResult(metadata={"report": "none: no value stored yet"})
     built = build_report(cap.workspace, content)
+    _completed(context, cap)
     shown = "\n\n".join(_image(chart.png, chart.title) for chart in built.charts[:CHARTS_SHOWN])
     return dg.MaterializeResult(
         metadata={
