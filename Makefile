@@ -28,7 +28,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 
 # Debian packages the test suite uses, installed by `make test` when missing.
-DEBIAN_PACKAGES :=
+DEBIAN_PACKAGES := chromium
 
 .PHONY: help install system-deps demo run ui test bench lint format clean
 
@@ -77,9 +77,11 @@ test: install system-deps
 	$(VENV)/bin/pytest
 
 # Ingestion speed against its floors; options through BENCH_ARGS (e.g. BENCH_ARGS="--repeats 1").
+# The nightly run over a scaled portfolio; options through PORTFOLIO_ARGS (e.g. "--clients 5").
 bench: install
 	$(VENV)/bin/python -m benchmarks.ingest $(BENCH_ARGS)
 	$(VENV)/bin/python -m benchmarks.reports
+	$(VENV)/bin/python -m benchmarks.portfolio $(PORTFOLIO_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -4,17 +4,42 @@ Every path Cap writes is built here, from a client slug that the configuration l
 validated, so that no client-supplied name ever becomes a path.
 """
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from pipelines.config.loader import CONFIG_FILE_NAME, load_client_config
 from pipelines.config.model import SLUG_PATTERN, ClientConfig
 
-DEFAULT_HOME = Path("data")
+logger = logging.getLogger(__name__)
 
-DAGSTER_YAML = """\
-# Dagster instance settings for Cap (written by `cap`; edit freely, it is not overwritten).
+DEFAULT_HOME = Path("data")
+QUEUE_SETTINGS = frozenset({"concurrency", "run_queue", "run_coordinator"})
+"""Top-level keys of `dagster.yaml` that configure the run queue: where one is present, Cap does
+not add its own limits."""
+
+RUN_QUEUE_YAML = """\
+# One run at a time per client: runs of different clients may overlap (each client has its own
+# DuckDB file), a second run of the same client waits in the queue (DuckDB allows one writing
+# process per file). `dagster/partition` is the client's slug on every run of a client.
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: dagster/partition
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+"""
+"""The run queue's limits, also appended by `Workspace.ensure` to a `dagster.yaml` written before
+they existed (unless that file already configures the run queue or concurrency itself)."""
+
+DAGSTER_YAML = (
+    """\
+# Dagster instance settings for Cap (written by `cap`; edit freely, it is not overwritten: `cap`
+# only appends the run queue's limits when no run queue or concurrency setting is present).
 telemetry:
   enabled: false
 # No "join the community" sign-up dialog in the UI (it shows even with telemetry off).
@@ -24,6 +49,8 @@ python_logs:
   managed_python_loggers:
     - pipelines
 """
+    + RUN_QUEUE_YAML
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +122,8 @@ class Workspace:
         return load_client_config(self.config_path(slug))
 
     def ensure(self) -> None:
-        """Create the workspace folders and a `dagster.yaml` with telemetry off, if missing."""
+        """Create the workspace folders and a `dagster.yaml` with telemetry off and one run at a
+        time per client, if missing; add the per-client limit to an older `dagster.yaml`."""
         for folder in (
             self.clients_dir,
             self.home / "archive",
@@ -109,6 +137,26 @@ class Workspace:
         dagster_yaml = self.dagster_home / "dagster.yaml"
         if not dagster_yaml.exists():
             dagster_yaml.write_text(DAGSTER_YAML, encoding="utf-8")
+        else:
+            _add_run_queue_limits(dagster_yaml)
+
+
+def _add_run_queue_limits(dagster_yaml: Path) -> None:
+    """Append `RUN_QUEUE_YAML` to an existing `dagster.yaml` that configures neither the run
+    queue nor concurrency; a file that does (or that is not a YAML mapping) is the consultant's
+    and is left as it is: two run-queue settings would conflict and stop Dagster from starting."""
+    text = dagster_yaml.read_text(encoding="utf-8")
+    try:
+        settings = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return
+    if settings is None:
+        settings = {}
+    if not isinstance(settings, dict) or settings.keys() & QUEUE_SETTINGS:
+        return
+    separator = "" if not text or text.endswith("\n") else "\n"
+    dagster_yaml.write_text(f"{text}{separator}{RUN_QUEUE_YAML}", encoding="utf-8")
+    logger.info("Added one run at a time per client to %s", dagster_yaml)
 
 
 def _checked(slug: str) -> str:

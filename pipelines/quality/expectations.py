@@ -131,14 +131,15 @@ def delivery_rules(config: ClientConfig, kpis: set[str], today: dt.date) -> list
 
 def validate(frame: pd.DataFrame, rules: list[Rule]) -> Outcome:
     """Run the rules on a frame with Great Expectations (an ephemeral context, no progress
-    bars) and say which failed, on which rows."""
+    bars) and say which failed, on which rows. Nothing to check imports nothing: a night
+    without new deliveries does not pay Great Expectations' import (about 2 s)."""
+    outcome = Outcome(rules=len(rules))
+    if frame.empty or not rules:
+        return outcome
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    outcome = Outcome(rules=len(rules))
-    if frame.empty or not rules:
-        return outcome
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (
