@@ -356,6 +356,11 @@ def test_the_english_report_and_its_email_body(demo_home: Path, first_run: tuple
     body = (folder / "email.txt").read_text(encoding="utf-8")
     assert body.startswith("Hello,")
     assert "Billable hours per FTE: +8.2% (95% CI: +6.9% to +9.5%)" in body
+    # The key table says that its change is the method's estimate, not after minus before.
+    assert "Before and after: observed means. Change: estimated by" in body
+    assert "Before and after: observed means." in html
+    french = (report_folder(demo_home, "menuiseries-rhone") / "email.txt").read_text("utf-8")
+    assert "- Productivité (unités par heure)\u00a0: 0,56 -> 0,63, +11,7\u00a0%" in french
     preview = (folder / "report.html").read_text(encoding="utf-8")
     assert 'src="charts/summary.png"' in preview
 

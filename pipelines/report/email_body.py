@@ -50,6 +50,7 @@ def email_body(content: ReportContent, charts: list[RenderedChart]) -> EmailBody
         "sentences": [p.removeprefix("• ") for p in paragraphs if p.startswith("• ")],
         "notes": [p.strip() for p in paragraphs[1:] if not p.startswith("• ")],
         "table": _table(content),
+        "colon": "\u00a0: " if language == "fr" else ": ",
     }
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(REPORTS_DIR),
