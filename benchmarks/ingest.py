@@ -11,9 +11,9 @@ run in a fresh process so that one step's memory does not hide another's:
 - Cap: the same archive + load of the CSV.
 
 Prints the median seconds, the ratio of each Cap step to its floor and the peak RSS against the
-targets, and writes the same table to `benchmarks/RESULTS.md`. A missed target is reported as
-NOT MET with exit code 0 (a benchmark, not a test); a Cap load that rejects the file or stores
-another number of values than expected stops the benchmark with exit code 1.
+targets, and writes the same table to `benchmarks/INGEST_RESULTS.md`. A missed target is
+reported as NOT MET with exit code 0 (a benchmark, not a test); a Cap load that rejects the file
+or stores another number of values than expected stops the benchmark with exit code 1.
 """
 
 import argparse
@@ -47,7 +47,7 @@ from benchmarks.workloads import Workload
 from pipelines.config.loader import CONFIG_FILE_NAME, load_client_config
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
+RESULTS = REPO / "benchmarks" / "INGEST_RESULTS.md"
 TARGET_RATIO = 2.0
 TARGET_RSS_BYTES = GIB
 POLL_SECONDS = 0.1

@@ -89,8 +89,16 @@ def show_bytes(size: int) -> str:
 
 def markdown_table(rows: list[Row]) -> list[str]:
     """The rows as a Markdown table, columns padded so that it also reads as plain text."""
-    cells = [HEADERS, *((r.step, r.seconds, r.ratio, r.peak_rss, r.target, r.result) for r in rows)]
-    widths = [max(len(line[column]) for line in cells) for column in range(len(HEADERS))]
+    return text_table(
+        HEADERS, [(r.step, r.seconds, r.ratio, r.peak_rss, r.target, r.result) for r in rows]
+    )
+
+
+def text_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """Any rows of cells as a Markdown table, columns padded so that it also reads as plain
+    text; every row has as many cells as `headers`."""
+    cells = [headers, *rows]
+    widths = [max(len(line[column]) for line in cells) for column in range(len(headers))]
     lines = [_table_line(line, widths) for line in cells]
     lines.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")
     return lines
@@ -102,13 +110,22 @@ def _table_line(cells: tuple[str, ...], widths: list[int]) -> str:
 
 
 def results_markdown(
-    rows: list[Row], machine: list[str], notes: list[str], when: dt.datetime
+    rows: list[Row] | list[str],
+    machine: list[str],
+    notes: list[str],
+    when: dt.datetime,
+    *,
+    title: str = "Ingestion benchmark",
+    command: str = "python -m benchmarks.ingest",
+    after: list[str] | None = None,
 ) -> str:
-    """The content of RESULTS.md: date, machine, workloads and method, and the table."""
+    """The content of a RESULTS file: title, date, machine, workloads and method, the table
+    (`Row`s, or lines already made by `text_table`), then the lines of `after`."""
+    table = markdown_table(rows) if rows and isinstance(rows[0], Row) else list(rows)
     lines = [
-        "# Ingestion benchmark (`make bench`)",
+        f"# {title} (`make bench`)",
         "",
-        f"Run on {when:%Y-%m-%d %H:%M} by `python -m benchmarks.ingest`; written by the run,",
+        f"Run on {when:%Y-%m-%d %H:%M} by `{command}`; written by the run,",
         "overwritten by the next one.",
         "",
         "Machine:",
@@ -119,7 +136,8 @@ def results_markdown(
         "",
         *(f"- {line}" for line in notes),
         "",
-        *markdown_table(rows),
+        *table,
         "",
+        *(after or []),
     ]
     return "\n".join(lines)
