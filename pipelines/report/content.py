@@ -6,10 +6,11 @@ Everything in it comes from the data (no clock): the same warehouse gives the sa
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -88,9 +89,18 @@ class ReportContent:
         quarantined = self.files[self.files["status"] == "quarantined"]
         return [str(name) for name in quarantined["original_name"]]
 
+    @cached_property
+    def _rows_by_series(self) -> dict[tuple[str, str], np.ndarray]:
+        """Row positions of each (site, KPI) in `series`, found in one pass: a client with 100
+        sites asks for hundreds of series, and a mask over the whole table each time cost
+        0.2 s apiece."""
+        groups = self.series.groupby(["site", "kpi"], sort=False, observed=True).indices
+        return {(str(site), str(kpi)): rows for (site, kpi), rows in groups.items()}
+
     def values(self, site: str, kpi: str) -> pd.Series:
         """A site's (or total's) series of a KPI, indexed by period start."""
-        part = self.series[(self.series["site"] == site) & (self.series["kpi"] == kpi)]
+        rows = self._rows_by_series.get((site, kpi), np.empty(0, dtype=np.intp))
+        part = self.series.iloc[rows]
         return pd.Series(
             part["value"].to_numpy(dtype=float),
             index=pd.DatetimeIndex(pd.to_datetime(part["period_start"])),

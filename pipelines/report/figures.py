@@ -18,6 +18,11 @@ logger = logging.getLogger(__name__)
 
 EMAIL_KPIS = 2
 """How many key KPIs have their client-total chart in the email body, after the summary."""
+SITE_SERIES_SHOWN = 12
+"""At most this many site panels in a KPI's small multiples (the best and the weakest half)."""
+SITES_COMPARED = 20
+"""At most this many sites in a KPI's before/after comparison (the best and the weakest half).
+A client with 100 depots gets readable charts, drawn in seconds, not 100 rows and panels."""
 
 
 @dataclass(frozen=True)
@@ -109,14 +114,43 @@ def chart_plan(content: ReportContent) -> Iterator[PlannedChart]:
                     f"{key.kpi.name}__controls", title, _controls(content, key, title)
                 )
         if len(key.sites) > 1:
-            title = say(language, "chart_sites", kpi=label)
-            yield PlannedChart(f"{key.kpi.name}__sites", title, _sites(content, key, title))
+            sites, title = _sites_shown(key, SITES_COMPARED, language, "chart_sites", label)
+            yield PlannedChart(f"{key.kpi.name}__sites", title, _sites(content, key, sites, title))
         # One site's timeline is the client total's, already drawn.
         if len(key.sites) > 1 or (key.sites and key.total is None):
-            title = say(language, "chart_site_series", kpi=label)
-            yield PlannedChart(
-                f"{key.kpi.name}__site-series", title, _site_series(content, key, title)
+            sites, title = _sites_shown(
+                key, SITE_SERIES_SHOWN, language, "chart_site_series", label
             )
+            yield PlannedChart(
+                f"{key.kpi.name}__site-series", title, _site_series(content, key, sites, title)
+            )
+
+
+def _sites_shown(
+    key: KeyResult, limit: int, language: str, string: str, label: str
+) -> tuple[list[dict[str, object]], str]:
+    """The sites a chart shows and its title: every site up to `limit`, else the best and the
+    weakest half of `limit` by effect (per the KPI's direction), said in the title."""
+    if len(key.sites) <= limit:
+        return key.sites, say(language, string, kpi=label)
+    effects = pd.DataFrame(
+        {
+            "position": range(len(key.sites)),
+            "change_pct": [_effect(row) for row in key.sites],
+        }
+    )
+    ranked = charts.rank_sites(effects, key.kpi.direction)["position"].tolist()
+    half = limit // 2
+    chosen = sorted([*ranked[:half], *ranked[-half:]])
+    title = say(language, f"{string}_subset", kpi=label, half=half, total=len(key.sites))
+    return [key.sites[position] for position in chosen], title
+
+
+def _effect(row: dict[str, object]) -> float:
+    """A site's estimated change: relative when the result is, else in the KPI's unit."""
+    column = "rel_change_pct" if row.get("basis") == "relative" else "abs_change"
+    value = row.get(column)
+    return float("nan") if _missing(value) else float(value)
 
 
 def _timeline_arguments(
@@ -154,11 +188,11 @@ def _timeline(
     return draw
 
 
-def _site_series(content: ReportContent, key: KeyResult, title: str) -> Callable[[], Figure]:
+def _site_series(
+    content: ReportContent, key: KeyResult, sites: list[dict[str, object]], title: str
+) -> Callable[[], Figure]:
     def draw() -> Figure:
-        panels = [
-            {"site": row["site"], **_timeline_arguments(content, key, row)} for row in key.sites
-        ]
+        panels = [{"site": row["site"], **_timeline_arguments(content, key, row)} for row in sites]
         return charts.site_timelines(
             panels, title=title, unit=key.kpi.unit, language=content.language, grain=content.grain
         )
@@ -200,7 +234,9 @@ def _controls(content: ReportContent, key: KeyResult, title: str) -> Callable[[]
     )
 
 
-def _sites(content: ReportContent, key: KeyResult, title: str) -> Callable[[], Figure]:
+def _sites(
+    content: ReportContent, key: KeyResult, sites: list[dict[str, object]], title: str
+) -> Callable[[], Figure]:
     rows = pd.DataFrame(
         [
             {
@@ -210,7 +246,7 @@ def _sites(content: ReportContent, key: KeyResult, title: str) -> Callable[[], F
                 "change_pct": row["rel_change_pct"],
                 "verdict": row["verdict"],
             }
-            for row in key.sites
+            for row in sites
         ]
     )
     return lambda: charts.site_comparison(
