@@ -55,18 +55,22 @@ def record_completed(con: duckdb.DuckDBPyConnection, run_id: str, now: dt.dateti
     execute_sql(con, "update_client_run_completed", {"run_id": run_id, "completed_at": _utc(now)})
 
 
-def unchanged(workspace: Workspace, slug: str) -> bool:
-    """Whether the client's inputs are those of its last completed run (nothing to do)."""
-    path = workspace.warehouse(slug)
-    if not path.exists():
-        return False
-    current = inputs_fingerprint(workspace, slug)
-    with open_warehouse(path, read_only=True) as con:
-        try:
-            rows = execute_sql(con, "select_last_completed_inputs").fetchall()
-        except duckdb.CatalogException:  # a warehouse from before runs were recorded
+def unchanged(
+    workspace: Workspace, slug: str, con: duckdb.DuckDBPyConnection | None = None
+) -> bool:
+    """Whether the client's inputs are those of its last completed run (nothing to do); `con`
+    is a connection to its warehouse when the caller has one open."""
+    if con is None:
+        path = workspace.warehouse(slug)
+        if not path.exists():
             return False
-    return bool(rows) and rows[0][0] == current
+        with open_warehouse(path, read_only=True) as opened:
+            return unchanged(workspace, slug, opened)
+    try:
+        rows = execute_sql(con, "select_last_completed_inputs").fetchall()
+    except duckdb.CatalogException:  # a warehouse from before runs were recorded
+        return False
+    return bool(rows) and rows[0][0] == inputs_fingerprint(workspace, slug)
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 import dagster as dg
+import duckdb
 
 from pipelines.config.loader import ConfigError
 from pipelines.defs.resources import client_today
@@ -74,10 +75,10 @@ def run_clients(workspace: Workspace, only: str | None = None, force: bool = Fal
     outcomes = []
     for position, slug in enumerate(slugs, start=1):
         started = time.perf_counter()
-        if not force and _unchanged(workspace, slug):
+        if not force and (email := _email_if_unchanged(workspace, slug)) is not None:
             _say(f"[{position}/{len(slugs)}] {slug}: unchanged since its last run, skipped")
             outcome = ClientOutcome(slug, success=True, skipped=True)
-            outcome.email, _due = _email_status(workspace, slug)
+            outcome.email = email
             outcome.seconds = time.perf_counter() - started
             outcomes.append(outcome)
             continue
@@ -103,11 +104,19 @@ def _jobs() -> tuple[dg.JobDefinition, dg.JobDefinition]:
     return defs.resolve_job_def(JOB_NAME), defs.resolve_job_def(DELIVERY_JOB_NAME)
 
 
-def _unchanged(workspace: Workspace, slug: str) -> bool:
+def _email_if_unchanged(workspace: Workspace, slug: str) -> str | None:
+    """None when the client must run; else (inputs unchanged) where its email stands. One
+    read-only connection for both: a night without news opens each warehouse once."""
+    path = workspace.warehouse(slug)
+    if not path.exists():
+        return None
     try:
-        return unchanged(workspace, slug)
+        with open_warehouse(path, read_only=True) as con:
+            if not unchanged(workspace, slug, con):
+                return None
+            return _email_status(workspace, slug, con)[0]
     except OSError:  # e.g. no client.yaml: the run says what is wrong
-        return False
+        return None
 
 
 def _run_client(
@@ -158,25 +167,29 @@ def _run_client(
     return outcome
 
 
-def _email_status(workspace: Workspace, slug: str) -> tuple[str, str | None]:
+def _email_status(
+    workspace: Workspace, slug: str, con: duckdb.DuckDBPyConnection | None = None
+) -> tuple[str, str | None]:
     """Where the client's latest report email stands, in a few words, and the period to send
     now when the client is in auto mode and it is due (as the nightly run's sensor decides)."""
     config = workspace.load_config(slug)
     periods = report_periods(workspace, slug)
     if not periods:
         return "", None
-    with open_warehouse(workspace.warehouse(slug), read_only=True) as con:
-        done = ledger.already_sent(con, periods[-1])
-        if done is not None:
-            how = "sent" if done.status == "sent" else "written to the outbox"
-            when = done.sent_at or done.created_at
-            return f"{periods[-1]} already {how} on {when:%Y-%m-%d %H:%M} (UTC)", None
-        if config.report.delivery == "review":
-            return f"waiting for approval: cap send --client {slug} --period {periods[-1]}", None
-        try:
-            period = due_automatically(con, workspace, config, slug, client_today(config))
-        except NotSendable as reason:
-            return f"not sent: {reason}", None
+    if con is None:
+        with open_warehouse(workspace.warehouse(slug), read_only=True) as opened:
+            return _email_status(workspace, slug, opened)
+    done = ledger.already_sent(con, periods[-1])
+    if done is not None:
+        how = "sent" if done.status == "sent" else "written to the outbox"
+        when = done.sent_at or done.created_at
+        return f"{periods[-1]} already {how} on {when:%Y-%m-%d %H:%M} (UTC)", None
+    if config.report.delivery == "review":
+        return f"waiting for approval: cap send --client {slug} --period {periods[-1]}", None
+    try:
+        period = due_automatically(con, workspace, config, slug, client_today(config))
+    except NotSendable as reason:
+        return f"not sent: {reason}", None
     return "", period
 
 
