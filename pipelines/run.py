@@ -5,10 +5,16 @@ schedules, in this process, and records every run in the Dagster instance (`DAGS
 the consultant finds them in the UI afterwards.
 """
 
+import contextlib
+import io
 import logging
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -52,11 +58,15 @@ class ClientOutcome:
     error: str | None = None
 
 
-def run_clients(workspace: Workspace, only: str | None = None, force: bool = False) -> int:
+def run_clients(
+    workspace: Workspace, only: str | None = None, force: bool = False, workers: int = 1
+) -> int:
     """Run every client (or one) and print a summary; 1 when any client failed, else 0.
 
     A client whose inputs (client.yaml, inbox, Cap's code) are those of its last completed run
-    is skipped, unless `force`: running it would change nothing.
+    is skipped, unless `force`: running it would change nothing. With `workers` above 1, that
+    many clients run at a time, each in a worker process (each client has its own warehouse);
+    a client's progress lines are printed as one block when it ends.
     """
     slugs = workspace.client_slugs()
     if only is not None:
@@ -71,8 +81,8 @@ def run_clients(workspace: Workspace, only: str | None = None, force: bool = Fal
     partitions = "clients"
     known = set(instance.get_dynamic_partitions(partitions))
     instance.add_dynamic_partitions(partitions, [s for s in slugs if s not in known])
-    jobs: tuple[dg.JobDefinition, dg.JobDefinition] | None = None
-    outcomes = []
+    outcomes: dict[str, ClientOutcome] = {}
+    to_run = []
     for position, slug in enumerate(slugs, start=1):
         started = time.perf_counter()
         if not force and (email := _email_if_unchanged(workspace, slug)) is not None:
@@ -80,23 +90,49 @@ def run_clients(workspace: Workspace, only: str | None = None, force: bool = Fal
             outcome = ClientOutcome(slug, success=True, skipped=True)
             outcome.email = email
             outcome.seconds = time.perf_counter() - started
-            outcomes.append(outcome)
-            continue
-        _say(f"[{position}/{len(slugs)}] {slug}")
-        # Loaded on the first client to run: a night with nothing new never imports Dagster's
-        # definitions (a few seconds).
-        jobs = jobs or _jobs()
-        outcome = _run_client(jobs[0], instance, workspace, slug)
-        if outcome.success and outcome.report_pdf:
-            outcome.email, due = _email_status(workspace, slug)
-            if due is not None:
-                said = _execute_delivery(jobs[1], instance, slug, due, tags={APPROVAL_TAG: AUTO})
-                outcome.email = said.removeprefix(f"{slug}: ")
-        outcomes.append(outcome)
-    _print_summary(outcomes, workspace)
-    return 0 if all(outcome.success for outcome in outcomes) else 1
+            outcomes[slug] = outcome
+        else:
+            to_run.append(slug)
+    if min(workers, len(to_run)) <= 1:
+        for slug in to_run:
+            _say(f"[{len(outcomes) + 1}/{len(slugs)}] {slug}")
+            outcomes[slug] = run_one_client(workspace, slug)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(to_run)), mp_context=context) as pool:
+            futures = [pool.submit(_run_in_worker, str(workspace.home), slug) for slug in to_run]
+            for future in as_completed(futures):
+                outcome, progress = future.result()
+                _say(f"[{len(outcomes) + 1}/{len(slugs)}] {outcome.slug}\n{progress}".rstrip())
+                outcomes[outcome.slug] = outcome
+    _print_summary([outcomes[slug] for slug in slugs], workspace)
+    return 0 if all(outcome.success for outcome in outcomes.values()) else 1
 
 
+def run_one_client(workspace: Workspace, slug: str) -> ClientOutcome:
+    """Run the client's pipeline in this process, then send its report when it is in auto mode
+    and due."""
+    job, delivery = _jobs()
+    instance = dg.DagsterInstance.get()
+    outcome = _run_client(job, instance, workspace, slug)
+    if outcome.success and outcome.report_pdf:
+        outcome.email, due = _email_status(workspace, slug)
+        if due is not None:
+            said = _execute_delivery(delivery, instance, slug, due, tags={APPROVAL_TAG: AUTO})
+            outcome.email = said.removeprefix(f"{slug}: ")
+    return outcome
+
+
+def _run_in_worker(home: str, slug: str) -> tuple[ClientOutcome, str]:
+    """`run_one_client` in a worker process; its progress lines are returned, not printed, so
+    that two clients' lines never interleave."""
+    progress = io.StringIO()
+    with contextlib.redirect_stdout(progress):
+        outcome = run_one_client(Workspace(Path(home)), slug)
+    return outcome, progress.getvalue()
+
+
+@cache
 def _jobs() -> tuple[dg.JobDefinition, dg.JobDefinition]:
     """The client pipeline and report delivery jobs of the one Definitions."""
     from pipelines.definitions import defs

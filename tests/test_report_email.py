@@ -78,8 +78,15 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         _look_alike_client(workspace)
         output = io.StringIO()
         with contextlib.redirect_stdout(output):
-            assert run_clients(workspace) == 0, output.getvalue()
-        assert "waiting for approval: cap send --client logistique-durant" in output.getvalue()
+            # Two clients at a time, each in a worker process, as `cap run` on two CPUs.
+            assert run_clients(workspace, workers=2) == 0, output.getvalue()
+        text = output.getvalue()
+        assert "waiting for approval: cap send --client logistique-durant" in text
+        # Each worker's progress lines come back as one block under its client's line.
+        for slug in (DURAND, DURANT):
+            block = re.search(rf"\[\d/2\] {slug}\n((?:    .*\n)+)", text)
+            assert block is not None, text
+            assert "    ok     report (" in block.group(1)
         yield home
 
 
