@@ -117,8 +117,10 @@ class _Sides:
 
     @property
     def used(self) -> pd.DatetimeIndex:
-        """Both sides' periods in time order (ramp-up and gaps left out)."""
-        return self.before.union(self.after)
+        """Both sides' periods in time order (ramp-up and gaps left out). Every before period
+        precedes go-live and every after period follows it, so appending keeps the order (and
+        skips the frequency inference of a union, a tenth of the analysis' time)."""
+        return self.before.append(self.after)
 
 
 @dataclass(frozen=True)
@@ -225,8 +227,16 @@ def _shift(period: pd.Timestamp, periods: int, grain: Grain) -> pd.Timestamp:
 
 
 def _on_period_starts(index: pd.DatetimeIndex, grain: Grain) -> bool:
-    starts = index.day == 1 if grain == "month" else index.weekday == 0
-    return bool(np.all(starts) and np.all(index == index.normalize()))
+    """Whether every timestamp is a midnight that starts a month (or a Monday), in numpy:
+    pandas' date fields cost a tenth of the analysis' time."""
+    values = index.to_numpy()
+    days = values.astype("datetime64[D]")
+    if not np.array_equal(days, values):
+        return False
+    if grain == "month":
+        return bool(np.array_equal(days.astype("datetime64[M]").astype("datetime64[D]"), days))
+    # 1970-01-01, day 0, was a Thursday: Mondays are the days whose number plus 3 divides by 7.
+    return bool(np.all((days.astype(np.int64) + 3) % 7 == 0))
 
 
 def _check_window(window: Window) -> None:
