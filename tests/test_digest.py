@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from client_folders import write_client
 
 from pipelines.delivery.digest import (
     AwaitingApproval,
@@ -151,31 +152,6 @@ def test_the_digest_is_kept_under_reports(tmp_path: Path) -> None:
 
 
 # --- reading the workspace ---------------------------------------------------------------------
-
-CLIENT_YAML = """\
-name: {name}
-timezone: Europe/Paris
-cadence: monthly
-go_live: 2025-03-01
-sites:
-  - name: Lyon
-sources:
-  - name: production
-    layout: sheet_per_site
-    pattern: "*.xlsx"
-    period: Mois
-    columns:
-      units_produced: Unités
-report:
-  delivery: {delivery}
-"""
-
-
-def write_client(home: Path, slug: str, delivery: str = "review", text: str | None = None) -> None:
-    folder = home / "clients" / slug
-    folder.mkdir(parents=True)
-    text = text or CLIENT_YAML.format(name=slug.title(), delivery=delivery)
-    (folder / "client.yaml").write_text(text, encoding="utf-8")
 
 
 def write_report(home: Path, slug: str, period: str) -> None:

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from client_folders import write_client
 
 from pipelines.defs.resources import CapWorkspace
 from pipelines.defs.schedules import nightly_client_runs
@@ -138,29 +139,6 @@ def test_the_run_key_names_the_local_night() -> None:
 
 # --- the Dagster schedule ----------------------------------------------------------------------
 
-CLIENT_YAML = """\
-name: {name}
-timezone: {timezone}
-cadence: monthly
-go_live: 2025-03-01
-sites:
-  - name: Lyon
-sources:
-  - name: production
-    layout: sheet_per_site
-    pattern: "*.xlsx"
-    period: Mois
-    columns:
-      units_produced: Unités
-"""
-
-
-def write_client(home: Path, slug: str, timezone: str) -> None:
-    folder = home / "clients" / slug
-    folder.mkdir(parents=True)
-    text = CLIENT_YAML.format(name=slug.title(), timezone=timezone)
-    (folder / "client.yaml").write_text(text, encoding="utf-8")
-
 
 def evaluate(
     instance: dg.DagsterInstance, home: Path, tick: dt.datetime
@@ -184,8 +162,8 @@ def test_the_schedule_ticks_hourly_in_utc_and_starts_running() -> None:
 def test_the_schedule_requests_each_client_at_its_own_0200(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    write_client(tmp_path, "alpha", "Europe/Paris")
-    write_client(tmp_path, "beta", "America/Martinique")
+    write_client(tmp_path, "alpha", timezone="Europe/Paris")
+    write_client(tmp_path, "beta", timezone="America/Martinique")
     broken = tmp_path / "clients" / "gamma"
     broken.mkdir(parents=True)
     (broken / "client.yaml").write_text("name: Gamma\ncadence: daily\n", encoding="utf-8")
@@ -218,7 +196,7 @@ def test_the_schedule_requests_each_client_at_its_own_0200(
 def test_the_schedule_skips_a_client_whose_inputs_did_not_change(tmp_path: Path) -> None:
     """After a completed run with the same client.yaml, inbox and code, the night is skipped;
     a new file in the inbox brings the client back."""
-    write_client(tmp_path, "alpha", "Europe/Paris")
+    write_client(tmp_path, "alpha", timezone="Europe/Paris")
     workspace = Workspace(tmp_path)
     with open_warehouse(workspace.warehouse("alpha")) as con:
         record_started(con, "run-1", inputs_fingerprint(workspace, "alpha"), utc("2026-03-28", 1))

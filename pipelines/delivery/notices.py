@@ -19,7 +19,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pipelines.delivery.message import parse_address
+from pipelines.delivery.message import envelope_recipients, parse_address
 from pipelines.delivery.smtp import DEFAULT_SENDER, SmtpSettings, send_message, write_eml
 
 logger = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ def deliver_notice(
         reason = "no consultant address (CAP_CONSULTANT_EMAIL is empty)"
         logger.warning("%s: notice written to %s instead of being sent", reason, path)
         return NoticeOutcome("written", path, reason)
-    envelope = list(dict.fromkeys(parse_address(address).addr_spec for address in to))
+    envelope = envelope_recipients(to, (), ())
     result = send_message(
         message, envelope, settings, retries=retries, backoff_seconds=backoff_seconds, sleep=sleep
     )
