@@ -57,9 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="clients run at a time, each in its own process (default 1: two on two cores "
-        "halve a portfolio's run but raise its peak memory by the second client's)",
+        default=None,
+        help="clients run at a time, each in its own process (default: 2, or 1 on a "
+        "single-core machine; a worker takes up to 0.8 GB)",
     )
     send = command(
         "send", _send, "Email a client's report to its recipients (the consultant's approval)."

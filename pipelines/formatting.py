@@ -7,11 +7,12 @@ in French; "1,234.5", "+12.0%", "Jan 2025" in English. French groups thousands w
 """
 
 import datetime as dt
+from functools import cache
 
 import pandas as pd
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import NumberPattern, format_currency, parse_pattern
 
 LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
@@ -44,7 +45,7 @@ def locale_of(language: str) -> str:
 
 def number(value: float, language: str, decimals: int = 0) -> str:
     """`1 234` (fr, U+202F between groups) or `1,234` (en), with `decimals` decimals."""
-    return format_decimal(value, format=_decimal_pattern(decimals), locale=locale_of(language))
+    return _formatted(value, _decimal_pattern(decimals), language)
 
 
 def percent(value_pct: float, language: str, decimals: int = 1, signed: bool = False) -> str:
@@ -53,14 +54,13 @@ def percent(value_pct: float, language: str, decimals: int = 1, signed: bool = F
     With `signed`, positives get a `+`; a value that rounds to zero gets no sign at all, so
     the chart never reads « +0,0 % » or « -0,0 % ».
     """
-    locale = locale_of(language)
-    pattern = Locale.parse(locale).percent_formats[None].pattern
+    pattern = _babel_locale(language).percent_formats[None].pattern
     pattern = pattern.replace("#,##0", _decimal_pattern(decimals), 1)
     if round(value_pct, decimals) == 0:
         value_pct = 0.0
     elif signed:
         pattern = f"+{pattern};-{pattern}"
-    return format_percent(value_pct / 100, format=pattern, locale=locale)
+    return _formatted(value_pct / 100, pattern, language)
 
 
 def signed_number(value: float, language: str, suffix: str = "", decimals: int = 1) -> str:
@@ -70,7 +70,7 @@ def signed_number(value: float, language: str, suffix: str = "", decimals: int =
         value = 0.0
     else:
         pattern = f"+{pattern};-{pattern}"
-    text = format_decimal(value, format=pattern, locale=locale_of(language))
+    text = _formatted(value, pattern, language)
     return f"{text}\u00a0{suffix}" if suffix else text
 
 
@@ -113,6 +113,23 @@ def unit_label(unit: str, language: str) -> str:
     if labels is None:
         return unit
     return labels[0] if _checked(language) == "fr" else labels[1]
+
+
+def _formatted(value: float, pattern: str, language: str) -> str:
+    """`value` in a Babel number pattern, as `format_decimal` and `format_percent` give it, with
+    the locale and the parsed pattern kept: parsing them again cost 0.1 ms a number, a third of
+    the impact analysis' time."""
+    return _parsed(pattern).apply(value, _babel_locale(language))
+
+
+@cache
+def _babel_locale(language: str) -> Locale:
+    return Locale.parse(locale_of(language))
+
+
+@cache
+def _parsed(pattern: str) -> NumberPattern:
+    return parse_pattern(pattern)
 
 
 def _decimal_pattern(decimals: int) -> str:

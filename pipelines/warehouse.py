@@ -10,6 +10,11 @@ import duckdb
 from pipelines.sql import execute_sql
 
 LOCK_RETRY_SECONDS = 60.0
+MEMORY_LIMIT = "300MB"
+"""DuckDB's memory per connection (beyond it, it spills to `<warehouse>.tmp/`). With the
+default, 80 % of the machine, building the series of a client with 1.5 million values took
+570 MB while another client ran beside it; with 300 MB, 330 MB and 4.6 s instead of 2.5 s.
+Loading its 1M-row CSV was not slower (3.3 s)."""
 
 
 @contextmanager
@@ -34,7 +39,9 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     delay, waited = 0.05, 0.0
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(
+                str(path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT}
+            )
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or waited >= LOCK_RETRY_SECONDS:
                 raise

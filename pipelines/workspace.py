@@ -25,8 +25,11 @@ RUN_QUEUE_YAML = """\
 # One run at a time per client: runs of different clients may overlap (each client has its own
 # DuckDB file), a second run of the same client waits in the queue (DuckDB allows one writing
 # process per file). `dagster/partition` is the client's slug on every run of a client.
+# Two runs at a time in all, as `cap run`'s two workers: the nightly schedule starts every
+# client of a time zone at once, and a run takes up to 0.8 GB.
 concurrency:
   runs:
+    max_concurrent_runs: 2
     tag_concurrency_limits:
       - key: dagster/partition
         value:

@@ -11,8 +11,13 @@ import pytest
 from pydantic import ValidationError
 
 from pipelines.config.model import ClientConfig
-from pipelines.impact.analysis import analyse
-from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL, build_kpi_series
+from pipelines.impact.analysis import analyse, analyse_warehouse
+from pipelines.impact.series import (
+    CLIENT_TOTAL,
+    CONTROLS_TOTAL,
+    build_kpi_series,
+    read_kpi_series,
+)
 from pipelines.impact.store import replace_impact
 from pipelines.report.content import NothingToReport, gather
 from pipelines.warehouse import open_warehouse
@@ -202,9 +207,40 @@ def test_a_kpi_that_goes_negative_is_compared_in_its_unit() -> None:
     assert "€ (IC 95\u00a0%\u00a0: +" in naive["sentence_fr"]
 
 
+def test_the_warehouse_is_analysed_a_kpi_at_a_time_with_the_same_results(con) -> None:
+    rng = np.random.default_rng(8)
+    months = [f"{2023 + m // 12}-{m % 12 + 1:02d}-01" for m in range(36)]
+    deliver(
+        con,
+        [
+            (site, month, kpi, float(base * np.exp(rng.normal(0, 0.02))
+                                     * (1.1 if m >= 24 and site != "C" and base > 100 else 1)))
+            for site in ("A", "B", "C")
+            for m, month in enumerate(months)
+            for kpi, base in (("units_produced", 1000.0), ("hours_worked", 100.0))
+        ],
+    )  # fmt: skip
+    build_kpi_series(con, config())
+    frames = list(read_kpi_series(con))
+    assert [str(f["kpi"].iloc[0]) for f in frames] == ["hours_worked", "units_per_hour",
+                                                       "units_produced"]  # fmt: skip
+    assert all(isinstance(f["site"].dtype, pd.CategoricalDtype) for f in frames)
+    assert list(frames[0]["site"].cat.categories) == sorted(
+        ["A", "B", "C", CLIENT_TOTAL, CONTROLS_TOTAL]
+    )
+    assert [len(f) for f in read_kpi_series(con, only={"units_per_hour"})] == [5 * 36]
+
+    by_kpi = analyse_warehouse(con, config(), "test")
+    whole = analyse(series_frame(con).sort_values(["kpi", "site"]), config(), "test")
+    pd.testing.assert_frame_equal(by_kpi, whole)
+    did = by_kpi.query("kpi == 'units_per_hour' and site == 'A' and method == 'did'").iloc[0]
+    assert did["rel_change_pct"] == pytest.approx(10, abs=2)
+
+
 def test_a_client_without_values_has_nothing_to_report(con) -> None:
     build_kpi_series(con, config())
     assert analyse(series_frame(con), config(), "test").empty
+    assert analyse_warehouse(con, config(), "test").empty
     with pytest.raises(NothingToReport, match="test: no value stored yet"):
         gather(con, config(), "test", dt.date(2026, 11, 26))
 

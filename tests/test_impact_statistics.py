@@ -13,6 +13,7 @@ from pipelines.impact.statistics import (
     MIN_PERIODS,
     Estimate,
     Insufficiency,
+    Observed,
     Window,
     before_after,
     difference_in_differences,
@@ -142,6 +143,66 @@ def test_before_after_agrees_with_numpy_and_formula_ols() -> None:
     assert estimate.ci_low == pytest.approx(100 * math.expm1(coefficient - margin), abs=1e-9)
     assert estimate.ci_high == pytest.approx(100 * math.expm1(coefficient + margin), abs=1e-9)
     assert estimate.p_value == pytest.approx(2 * stats.t.sf(abs(coefficient / se), df), abs=1e-9)
+
+
+def test_seasonal_with_trend_agrees_with_formula_ols_and_hac() -> None:
+    """The numpy fit against statsmodels: month dummies, trend, level and slope change; the
+    headline is level + mean distance x slope, its standard error the larger of both kinds."""
+    rng = np.random.default_rng(21)
+    index = periods_between(pd.Timestamp("2021-01-01"), pd.Timestamp("2024-12-01"), "month")
+    go_live = pd.Timestamp("2024-01-01")
+    season = 1 + 0.1 * np.sin(2 * np.pi * index.month.to_numpy() / 12)
+    effect = np.where(index >= go_live, 1.08, 1.0)
+    series = pd.Series(
+        100 * season * effect * 1.002 ** np.arange(len(index)) * np.exp(rng.normal(0, 0.02, 48)),
+        index=index,
+    )
+    estimate = seasonal(series, Window(go_live, "month"), "higher_is_better", "relative")
+
+    t = np.arange(len(index))
+    t0 = int(np.flatnonzero(index == go_live)[0])
+    after = (index >= go_live).astype(int)
+    data = pd.DataFrame(
+        {"y": series.to_numpy(), "month": index.month, "t": t, "after": after,
+         "after_t": after * (t - t0)}
+    )  # fmt: skip
+    formula = "np.log(y) ~ C(month) + t + after + after_t"
+    ordinary = smf.ols(formula, data).fit()
+    lags = math.floor(4 * (len(data) / 100) ** (2 / 9))
+    hac = smf.ols(formula, data).fit(cov_type="HAC", cov_kwds={"maxlags": lags}, use_t=True)
+    distance = float(np.mean(t[after == 1] - t0))
+    weights = pd.Series(0.0, index=ordinary.params.index)
+    weights[["after", "after_t"]] = [1.0, distance]
+    value = float(weights @ ordinary.params)
+    se = math.sqrt(
+        max(weights @ ordinary.cov_params() @ weights, weights @ hac.cov_params() @ weights)
+    )
+    margin = stats.t.ppf(0.975, ordinary.df_resid) * se
+
+    assert estimate.rel_change_pct == pytest.approx(100 * math.expm1(value), abs=1e-9)
+    assert estimate.level_change == pytest.approx(
+        100 * math.expm1(ordinary.params["after"]), abs=1e-9
+    )
+    assert estimate.slope_change == pytest.approx(100 * ordinary.params["after_t"], abs=1e-9)
+    assert estimate.ci_low == pytest.approx(100 * math.expm1(value - margin), abs=1e-9)
+    assert estimate.ci_high == pytest.approx(100 * math.expm1(value + margin), abs=1e-9)
+    p_value = 2 * stats.t.sf(abs(value / se), ordinary.df_resid)
+    assert estimate.p_value == pytest.approx(p_value, rel=1e-9)
+
+
+def test_a_series_converted_once_gives_the_same_estimates() -> None:
+    treated, controls, window = trending_weeks(seed=4)
+    treated.iloc[[5, 60, 140]] = np.nan
+    once = Observed.of(treated, "week"), Observed.of(controls, "week")
+    for method in (before_after, seasonal):
+        assert method(once[0], window, "higher_is_better", "relative") == method(
+            treated, window, "higher_is_better", "relative"
+        )
+    assert difference_in_differences(
+        *once, window, "higher_is_better", "relative"
+    ) == difference_in_differences(treated, controls, window, "higher_is_better", "relative")
+    with pytest.raises(ValueError, match="a week series with a month window"):
+        before_after(once[0], Window(GO_LIVE, "month"), "higher_is_better", "relative")
 
 
 def test_difference_in_differences_equals_two_way_fixed_effects() -> None:

@@ -301,11 +301,12 @@ def test_report_metadata_shows_a_chart(page: Page) -> None:
 
 
 def test_the_run_queue_holds_one_run_per_client(tmp_path: Path) -> None:
-    """Dagster reads the settings `cap` writes as one run at a time per `dagster/partition`."""
+    """Dagster reads the settings `cap` writes: two runs at a time, one per `dagster/partition`."""
     Workspace(tmp_path).ensure()
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
-        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
-    assert limits == [
+        queue = instance.get_concurrency_config().run_queue_config
+    assert queue.max_concurrent_runs == 2
+    assert queue.tag_concurrency_limits == [
         {"key": PARTITION_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     ]
 

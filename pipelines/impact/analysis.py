@@ -9,26 +9,30 @@ did, seasonal, before_after: controls remove a common trend, season effects remo
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
+import duckdb
 import pandas as pd
 
 from pipelines.catalogue import BASE_KPIS, CATALOGUE_VERSION
 from pipelines.config.model import ClientConfig
 from pipelines.impact import sentences
-from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL, derived_kpis
+from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL, derived_kpis, read_kpi_series
 from pipelines.impact.statistics import (
     Basis,
     Direction,
     Estimate,
     Grain,
+    Observed,
     Window,
     before_after,
     difference_in_differences,
+    period_numbers,
     seasonal,
 )
 
 PREFERENCE = ("did", "seasonal", "before_after")
+ESTIMATE_FIELDS = [f for f in fields(Estimate) if f.name != "insufficiency"]
 WEEKS_PER_MONTH = 52 / 12
 
 IMPACT_COLUMNS = [
@@ -107,19 +111,32 @@ def periods_of_months(months: int, grain: Grain) -> int:
 def analyse(series: pd.DataFrame, config: ClientConfig, client: str) -> pd.DataFrame:
     """Every result for the client from `kpi_series` rows (site, period_start, kpi, value): one
     row per site (and client total), KPI and method, in `IMPACT_COLUMNS` order."""
+    return pd.DataFrame(_results(series, config, client), columns=IMPACT_COLUMNS)
+
+
+def analyse_warehouse(
+    con: duckdb.DuckDBPyConnection, config: ClientConfig, client: str
+) -> pd.DataFrame:
+    """`analyse` of the client's `kpi_series`, read a KPI at a time."""
+    rows = [row for frame in read_kpi_series(con) for row in _results(frame, config, client)]
+    return pd.DataFrame(rows, columns=IMPACT_COLUMNS)
+
+
+def _results(series: pd.DataFrame, config: ClientConfig, client: str) -> list[dict[str, object]]:
     infos = kpi_infos(config)
     rows: list[dict[str, object]] = []
-    for kpi, frame in series.groupby("kpi", sort=True):
-        info = infos.get(str(kpi))
+    periods = period_numbers(series["period_start"].to_numpy(), config.grain)
+    values = series["value"].to_numpy(dtype=float)
+    by_kpi: dict[str, dict[str, Observed]] = {}
+    groups = series.groupby(["kpi", "site"], sort=True, observed=True).indices
+    for (kpi, site), positions in groups.items():
+        by_kpi.setdefault(str(kpi), {})[str(site)] = Observed.of_arrays(
+            periods[positions], values[positions], config.grain
+        )
+    for kpi, by_site in by_kpi.items():
+        info = infos.get(kpi)
         if info is None:
             continue
-        by_site = {
-            str(site): pd.Series(
-                part["value"].to_numpy(dtype=float),
-                index=pd.DatetimeIndex(pd.to_datetime(part["period_start"])),
-            )
-            for site, part in frame.groupby("site", sort=False)
-        }
         for site, window in _windows(config, by_site):
             controls = by_site.get(CONTROLS_TOTAL)
             estimates = list(_estimates(by_site[site], controls, window, info))
@@ -128,10 +145,10 @@ def analyse(series: pd.DataFrame, config: ClientConfig, client: str) -> pd.DataF
                 rows.append(
                     _row(client, site, info, window, estimate, estimate is preferred, config)
                 )
-    return pd.DataFrame(rows, columns=IMPACT_COLUMNS)
+    return rows
 
 
-def _windows(config: ClientConfig, by_site: dict[str, pd.Series]) -> Iterator[tuple[str, Window]]:
+def _windows(config: ClientConfig, by_site: dict[str, Observed]) -> Iterator[tuple[str, Window]]:
     """Each transformed site with its window, then the client total: before ends before the
     first go-live, after starts at the last one (the roll-out in between is left out)."""
     grain = config.grain
@@ -157,7 +174,7 @@ def _previous(period: pd.Timestamp, grain: Grain) -> pd.Timestamp:
 
 
 def _estimates(
-    values: pd.Series, controls: pd.Series | None, window: Window, info: KpiInfo
+    values: Observed, controls: Observed | None, window: Window, info: KpiInfo
 ) -> Iterator[Estimate]:
     """Every method that applies; a relative comparison of a KPI that is zero or negative
     somewhere (EBITDA) falls back to an absolute one."""
@@ -194,8 +211,7 @@ def _row(
     preferred: bool,
     config: ClientConfig,
 ) -> dict[str, object]:
-    values = asdict(estimate)
-    values.pop("insufficiency")
+    values = {f.name: getattr(estimate, f.name) for f in ESTIMATE_FIELDS}
     target = next((t for t in config.impact.targets if t.kpi == info.name), None)
     progress = None
     if target is not None and estimate.rel_change_pct is not None and target.change_pct:

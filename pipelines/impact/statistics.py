@@ -17,8 +17,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats
+from scipy import special
 
 logger = logging.getLogger(__name__)
 
@@ -107,20 +106,56 @@ class Estimate:
 
 
 @dataclass(frozen=True)
-class _Sides:
-    """The observed periods of each side, and how many periods each side should have had."""
+class Observed:
+    """A series' observed values in time order, as period numbers (months or weeks since
+    January 1970) and floats: what every method works on. Converting a `pd.Series` once and
+    passing this to each method skips the conversion and its checks on every call.
+    """
 
-    before: pd.DatetimeIndex
-    after: pd.DatetimeIndex
+    periods: np.ndarray
+    values: np.ndarray
+    grain: Grain
+
+    @classmethod
+    def of(cls, series: pd.Series, grain: Grain) -> "Observed":
+        """The finite values of `series` (indexed by distinct period starts of the grain)."""
+        periods = period_numbers(pd.DatetimeIndex(series.index).to_numpy(), grain)
+        return cls.of_arrays(periods, np.asarray(series, dtype=float), grain)
+
+    @classmethod
+    def of_arrays(cls, periods: np.ndarray, values: np.ndarray, grain: Grain) -> "Observed":
+        """The finite values of `values` at distinct `period_numbers`."""
+        if len(np.unique(periods)) != len(periods):
+            raise ValueError(f"series index must be distinct {grain} period starts")
+        keep = np.isfinite(values)
+        order = np.argsort(periods[keep], kind="stable")
+        return cls(periods[keep][order], values[keep][order], grain)
+
+
+@dataclass(frozen=True)
+class _Sides:
+    """Which observed periods are on each side (masks over `Observed.periods`), and how many
+    periods each side should have had."""
+
+    before: np.ndarray
+    after: np.ndarray
     expected_before: int
     expected_after: int
+    after_start: int
+    """The period number of the after side's first period."""
 
     @property
-    def used(self) -> pd.DatetimeIndex:
-        """Both sides' periods in time order (ramp-up and gaps left out). Every before period
-        precedes go-live and every after period follows it, so appending keeps the order (and
-        skips the frequency inference of a union, a tenth of the analysis' time)."""
-        return self.before.append(self.after)
+    def used(self) -> np.ndarray:
+        """Both sides' periods (ramp-up and gaps left out), still in time order."""
+        return self.before | self.after
+
+    @property
+    def n_before(self) -> int:
+        return int(np.count_nonzero(self.before))
+
+    @property
+    def n_after(self) -> int:
+        return int(np.count_nonzero(self.after))
 
 
 @dataclass(frozen=True)
@@ -151,43 +186,67 @@ def verdict_of(ci_low: float, ci_high: float, direction: Direction) -> Verdict:
     return "no_significant_change"
 
 
-def before_after(series: pd.Series, window: Window, direction: Direction, basis: Basis) -> Estimate:
+def period_numbers(stamps: np.ndarray, grain: Grain) -> np.ndarray:
+    """Period starts (datetime64) as integers: months since January 1970, or weeks since the
+    Monday 1969-12-29; a ValueError when one is not a midnight starting a month (a Monday)."""
+    values = np.asarray(stamps, dtype="datetime64[ns]")
+    days = values.astype("datetime64[D]")
+    if not np.array_equal(days, values):
+        raise ValueError(f"series index must be distinct {grain} period starts")
+    if grain == "month":
+        months = days.astype("datetime64[M]")
+        if not np.array_equal(months.astype("datetime64[D]"), days):
+            raise ValueError(f"series index must be distinct {grain} period starts")
+        return months.astype(np.int64)
+    # 1970-01-01, day 0, was a Thursday: Mondays are the days whose number plus 3 divides by 7.
+    shifted = days.astype(np.int64) + 3
+    if np.any(shifted % 7):
+        raise ValueError(f"series index must be distinct {grain} period starts")
+    return shifted // 7
+
+
+def before_after(
+    series: pd.Series | Observed, window: Window, direction: Direction, basis: Basis
+) -> Estimate:
     """The naive comparison of means, with an interval that allows for autocorrelation."""
-    values = _observed(series, window)
-    sides = _split(values.index, window)
-    problem = _side_problem(sides) or _positivity(basis, values[sides.used].to_numpy())
+    observed, go_live = _observed(series, window)
+    sides = _split(observed.periods, window, go_live)
+    values = observed.values
+    problem = _side_problem(sides) or _positivity(basis, values[sides.used])
     if problem is not None:
         return _insufficient("before_after", basis, values, sides, problem)
-    effect = _step_effect(_scale(values[sides.used].to_numpy(), basis), sides)
+    effect = _step_effect(_scale(values[sides.used], basis), sides)
     return _result("before_after", basis, direction, values, sides, effect, naive=True)
 
 
-def seasonal(series: pd.Series, window: Window, direction: Direction, basis: Basis) -> Estimate:
+def seasonal(
+    series: pd.Series | Observed, window: Window, direction: Direction, basis: Basis
+) -> Estimate:
     """Segmented regression with month-of-year effects, a level change and, with two years
     before go-live, a trend and a slope change; the headline is the average effect over the
     after side (level shift plus slope change at the mean distance).
     """
-    values = _observed(series, window)
-    sides = _split(values.index, window)
+    observed, go_live = _observed(series, window)
+    sides = _split(observed.periods, window, go_live)
+    values, grain = observed.values, window.grain
     problem = (
         _side_problem(sides)
-        or _positivity(basis, values[sides.used].to_numpy())
-        or _seasonal_problem(sides, window.grain)
+        or _positivity(basis, values[sides.used])
+        or _seasonal_problem(observed.periods, sides, grain)
     )
     if problem is not None:
         return _insufficient("seasonal", basis, values, sides, problem)
-    with_trend = len(sides.before) >= TREND_MIN_BEFORE[window.grain]
-    design, mean_distance = _segmented_design(sides, window, with_trend)
-    y = _scale(values[sides.used].to_numpy(), basis)
+    with_trend = sides.n_before >= TREND_MIN_BEFORE[grain]
+    design, mean_distance = _segmented_design(observed.periods, sides, grain, with_trend)
+    fit = _Fit.of(_scale(values[sides.used], basis), design)
+    columns = design.shape[1]
     if not with_trend:
-        effect = _linear_effect(y, design, _unit(design.shape[1], -1))
+        effect = fit.effect(_unit(columns, -1))
         effect = _Effect(effect.value, effect.low, effect.high, effect.p_value, effect.value)
         return _result("seasonal", basis, direction, values, sides, effect)
-    columns = design.shape[1]
-    weights = _unit(columns, -2) + mean_distance * _unit(columns, -1)
-    effect = _linear_effect(y, design, weights)
-    level = _linear_effect(y, design, _unit(columns, -2)).value
-    slope = _linear_effect(y, design, _unit(columns, -1)).value
+    effect = fit.effect(_unit(columns, -2) + mean_distance * _unit(columns, -1))
+    level = fit.effect(_unit(columns, -2)).value
+    slope = fit.effect(_unit(columns, -1)).value
     return _result(
         "seasonal",
         basis,
@@ -199,101 +258,96 @@ def seasonal(series: pd.Series, window: Window, direction: Direction, basis: Bas
 
 
 def difference_in_differences(
-    treated: pd.Series, controls: pd.Series, window: Window, direction: Direction, basis: Basis
+    treated: pd.Series | Observed,
+    controls: pd.Series | Observed,
+    window: Window,
+    direction: Direction,
+    basis: Basis,
 ) -> Estimate:
     """The treated site's change net of the controls' change, on the periods both have."""
-    observed_controls = _observed(controls, window)
-    joint = pd.concat(
-        {"treated": _observed(treated, window), "controls": observed_controls}, axis=1, join="inner"
-    ).sort_index()
-    sides = _split(joint.index, window)
+    site, go_live = _observed(treated, window)
+    pooled, _ = _observed(controls, window)
+    periods, in_site, in_pooled = np.intersect1d(
+        site.periods, pooled.periods, assume_unique=True, return_indices=True
+    )
+    values, control_values = site.values[in_site], pooled.values[in_pooled]
+    sides = _split(periods, window, go_live)
+    used = sides.used
     problem = (
         Insufficiency("no_controls", 0, 1)
-        if observed_controls.empty
-        else _side_problem(sides) or _positivity(basis, joint.loc[sides.used].to_numpy())
+        if pooled.periods.size == 0
+        else _side_problem(sides)
+        or _positivity(basis, np.concatenate([values[used], control_values[used]]))
     )
     if problem is not None:
-        return _insufficient("did", basis, joint["treated"], sides, problem)
-    used = joint.loc[sides.used]
-    gap = _scale(used["treated"].to_numpy(), basis) - _scale(used["controls"].to_numpy(), basis)
-    return _result("did", basis, direction, joint["treated"], sides, _step_effect(gap, sides))
+        return _insufficient("did", basis, values, sides, problem)
+    gap = _scale(values[used], basis) - _scale(control_values[used], basis)
+    return _result("did", basis, direction, values, sides, _step_effect(gap, sides))
 
 
-def _shift(period: pd.Timestamp, periods: int, grain: Grain) -> pd.Timestamp:
-    """The period start `periods` periods after (or before, if negative) `period`."""
-    if grain == "month":
-        return period + pd.DateOffset(months=periods)
-    return period + pd.Timedelta(weeks=periods)
+def _period_number(stamp: pd.Timestamp, grain: Grain) -> int:
+    return int(period_numbers(np.asarray([stamp.to_datetime64()]), grain)[0])
 
 
-def _on_period_starts(index: pd.DatetimeIndex, grain: Grain) -> bool:
-    """Whether every timestamp is a midnight that starts a month (or a Monday), in numpy:
-    pandas' date fields cost a tenth of the analysis' time."""
-    values = index.to_numpy()
-    days = values.astype("datetime64[D]")
-    if not np.array_equal(days, values):
-        return False
-    if grain == "month":
-        return bool(np.array_equal(days.astype("datetime64[M]").astype("datetime64[D]"), days))
-    # 1970-01-01, day 0, was a Thursday: Mondays are the days whose number plus 3 divides by 7.
-    return bool(np.all((days.astype(np.int64) + 3) % 7 == 0))
-
-
-def _check_window(window: Window) -> None:
-    """Refuse windows that are a caller's mistake rather than a lack of data."""
-    if not _on_period_starts(pd.DatetimeIndex([window.go_live]), window.grain):
-        raise ValueError(f"go-live {window.go_live} is not a {window.grain} start")
+def _check_window(window: Window) -> int:
+    """The go-live's period number; refuses windows that are a caller's mistake rather than a
+    lack of data."""
+    try:
+        go_live = _period_number(window.go_live, window.grain)
+    except ValueError:
+        raise ValueError(f"go-live {window.go_live} is not a {window.grain} start") from None
     if window.ramp_up_periods < 0 or (window.baseline_periods or 0) < 0:
         raise ValueError("ramp-up and baseline periods cannot be negative")
     if window.last_before is not None and window.last_before >= window.go_live:
         raise ValueError("last_before must be before go-live")
+    return go_live
 
 
-def _observed(series: pd.Series, window: Window) -> pd.Series:
-    """The series' observed values in time order; NaN and infinities count as missing."""
-    _check_window(window)
-    index = pd.DatetimeIndex(series.index)
-    if index.has_duplicates or not _on_period_starts(index, window.grain):
-        raise ValueError(f"series index must be distinct {window.grain} period starts")
-    values = pd.Series(np.asarray(series, dtype=float), index=index)
-    return values[np.isfinite(values)].sort_index()
+def _observed(series: pd.Series | Observed, window: Window) -> tuple[Observed, int]:
+    """The series' observed values in time order (NaN and infinities count as missing), and
+    the go-live's period number."""
+    go_live = _check_window(window)
+    if isinstance(series, Observed):
+        if series.grain != window.grain:
+            raise ValueError(f"a {series.grain} series with a {window.grain} window")
+        return series, go_live
+    return Observed.of(series, window.grain), go_live
 
 
-def _split(index: pd.DatetimeIndex, window: Window) -> _Sides:
-    """The before and after sides of the observed periods `index`."""
+def _split(periods: np.ndarray, window: Window, go_live: int) -> _Sides:
+    """The before and after sides of the observed periods (period numbers in time order)."""
     grain = window.grain
-    if index.empty:
-        return _Sides(index, index, 0, 0)
-    before_end = window.last_before
-    if before_end is None:
-        before_end = _shift(window.go_live, -1, grain)
-    before_start = index.min()
+    after_start = go_live + window.ramp_up_periods
+    if periods.size == 0:
+        empty = np.zeros(0, dtype=bool)
+        return _Sides(empty, empty, 0, 0, after_start)
+    before_end = go_live - 1
+    if window.last_before is not None:
+        before_end = _period_number(window.last_before, grain)
+    before_start = int(periods[0])
     if window.baseline_periods is not None:
-        before_start = max(before_start, _shift(before_end, 1 - window.baseline_periods, grain))
-    expected_before = periods_between(before_start, before_end, grain)
-    expected_after = periods_between(
-        _shift(window.go_live, window.ramp_up_periods, grain), index.max(), grain
-    )
+        before_start = max(before_start, before_end + 1 - window.baseline_periods)
     return _Sides(
-        index[index.isin(expected_before)],
-        index[index.isin(expected_after)],
-        len(expected_before),
-        len(expected_after),
+        (periods >= before_start) & (periods <= before_end),
+        periods >= after_start,
+        max(before_end - before_start + 1, 0),
+        max(int(periods[-1]) - after_start + 1, 0),
+        after_start,
     )
 
 
 def _side_problem(sides: _Sides) -> Insufficiency | None:
     """Too few observed periods, or too many missing ones, before side first."""
     checks = (
-        (sides.before, sides.expected_before, "few_before", "missing_before"),
-        (sides.after, sides.expected_after, "few_after", "missing_after"),
+        (sides.n_before, sides.expected_before, "few_before", "missing_before"),
+        (sides.n_after, sides.expected_after, "few_after", "missing_after"),
     )
     for observed, expected, few, missing in checks:
-        if len(observed) < MIN_PERIODS:
-            return Insufficiency(few, len(observed), MIN_PERIODS)
+        if observed < MIN_PERIODS:
+            return Insufficiency(few, observed, MIN_PERIODS)
         allowed = math.floor(MAX_MISSING_SHARE * expected)
-        if expected - len(observed) > allowed:
-            return Insufficiency(missing, expected - len(observed), allowed)
+        if expected - observed > allowed:
+            return Insufficiency(missing, expected - observed, allowed)
     return None
 
 
@@ -303,43 +357,40 @@ def _positivity(basis: Basis, values: np.ndarray) -> Insufficiency | None:
     return Insufficiency("non_positive", bad, 0) if basis == "relative" and bad else None
 
 
-def _season(index: pd.DatetimeIndex, grain: Grain) -> np.ndarray:
-    """Month-of-year of each period; a week belongs to the month of its Thursday."""
-    days = index if grain == "month" else index + pd.Timedelta(days=3)
-    return np.asarray(days.month)
+def _season(periods: np.ndarray, grain: Grain) -> np.ndarray:
+    """Month-of-year (1-12) of each period number; a week belongs to the month of its
+    Thursday (day 7 * n since 1970-01-01)."""
+    if grain == "month":
+        return periods % 12 + 1
+    thursdays = (7 * periods).astype("datetime64[D]")
+    return thursdays.astype("datetime64[M]").astype(np.int64) % 12 + 1
 
 
-def _seasonal_problem(sides: _Sides, grain: Grain) -> Insufficiency | None:
+def _seasonal_problem(periods: np.ndarray, sides: _Sides, grain: Grain) -> Insufficiency | None:
     """A seasonal fit needs a year before go-live covering every month seen after it."""
-    n_before = len(sides.before)
+    n_before = sides.n_before
     if n_before < SEASONAL_MIN_BEFORE[grain]:
         return Insufficiency("no_seasonal_baseline", n_before, SEASONAL_MIN_BEFORE[grain])
-    before_months = set(_season(sides.before, grain).tolist())
-    after_months = set(_season(sides.after, grain).tolist())
+    before_months = set(_season(periods[sides.before], grain).tolist())
+    after_months = set(_season(periods[sides.after], grain).tolist())
     if not after_months <= before_months:
         covered = len(after_months & before_months)
         return Insufficiency("no_seasonal_baseline", covered, len(after_months))
     return None
 
 
-def _period_number(index: pd.DatetimeIndex, origin: pd.Timestamp, grain: Grain) -> np.ndarray:
-    """Periods elapsed since `origin`, gaps included."""
-    if grain == "month":
-        return np.asarray((index.year - origin.year) * 12 + index.month - origin.month)
-    return np.asarray((index - origin).days // 7)
-
-
-def _segmented_design(sides: _Sides, window: Window, with_trend: bool) -> tuple[np.ndarray, float]:
+def _segmented_design(
+    periods: np.ndarray, sides: _Sides, grain: Grain, with_trend: bool
+) -> tuple[np.ndarray, float]:
     """const, month dummies, t, after, after*(t - t0) (or const, month dummies, after without
     the trend); and the mean of t - t0 after go-live."""
-    used, grain = sides.used, window.grain
-    t = _period_number(used, used[0], grain)
-    first_after = _shift(window.go_live, window.ramp_up_periods, grain)
-    t0 = int(_period_number(pd.DatetimeIndex([first_after]), used[0], grain)[0])
-    after = used.isin(sides.after).astype(int)
+    used = periods[sides.used]
+    t = used - used[0]
+    t0 = sides.after_start - int(used[0])
+    after = sides.after[sides.used].astype(int)
     months = _season(used, grain)
     # The before side's first month-of-year is the reference; after-side months are among them.
-    others = sorted(set(_season(sides.before, grain).tolist()))[1:]
+    others = np.unique(_season(periods[sides.before], grain))[1:]
     dummies = [(months == month).astype(int) for month in others]
     trend = [t, after, after * (t - t0)] if with_trend else [after]
     design = np.column_stack([np.ones(len(used)), *dummies, *trend])
@@ -357,28 +408,61 @@ def _unit(size: int, position: int) -> np.ndarray:
     return vector
 
 
-def _linear_effect(y: np.ndarray, design: np.ndarray, weights: np.ndarray) -> _Effect:
-    """`weights @ coefficients` of the OLS fit, with a 95 % interval and p-value on the t
-    distribution of the residual degrees of freedom; its standard error is the larger of the
-    HAC (Newey–West, lag by the usual rule of thumb) and the ordinary one."""
-    fit = sm.OLS(y, design).fit()
-    lags = math.floor(4 * (len(y) / 100) ** (2 / 9))
-    hac = fit.get_robustcov_results(cov_type="HAC", maxlags=lags, use_t=True)
-    value = float(weights @ fit.params)
-    variance = max(
-        float(weights @ fit.cov_params() @ weights), float(weights @ hac.cov_params() @ weights)
-    )
-    se = math.sqrt(variance)
-    df = float(fit.df_resid)
-    margin = stats.t.ppf(0.975, df) * se
-    p_value = 2 * stats.t.sf(abs(value / se), df) if se > 0 else math.nan
-    return _Effect(value, value - margin, value + margin, p_value)
+@dataclass(frozen=True)
+class _Fit:
+    """An OLS fit with its ordinary and HAC (Newey–West, Bartlett kernel, lag by the usual
+    rule of thumb, no small-sample correction) covariances: statsmodels' `OLS(y, X).fit()`
+    and `get_robustcov_results(cov_type="HAC", maxlags=lags, use_t=True)`, in numpy (the tests
+    compare the two); importing statsmodels cost every process 1.3 s."""
+
+    params: np.ndarray
+    ordinary: np.ndarray
+    hac: np.ndarray
+    df_resid: float
+
+    @classmethod
+    def of(cls, y: np.ndarray, design: np.ndarray) -> "_Fit":
+        """The least-squares fit of `y` on `design` (by pseudo-inverse, as statsmodels)."""
+        u, singular, vt = np.linalg.svd(design, full_matrices=False)
+        keep = singular > 1e-15 * singular.max()
+        inverse = np.where(keep, 1 / np.where(keep, singular, 1), 0)
+        pinv = (vt.T * inverse) @ u.T
+        params = pinv @ y
+        normalized = pinv @ pinv.T
+        residuals = y - design @ params
+        rank = int(
+            np.sum(singular > singular.max() * max(design.shape[1], 1) * np.finfo(float).eps)
+        )
+        df_resid = float(len(y) - rank)
+        ordinary = (
+            normalized * (residuals @ residuals / df_resid) if df_resid > 0 else normalized * np.nan
+        )
+        scores = design * residuals[:, None]
+        lags = math.floor(4 * (len(y) / 100) ** (2 / 9))
+        inner = scores.T @ scores
+        for lag in range(1, lags + 1):
+            product = scores[lag:].T @ scores[:-lag]
+            inner += (1 - lag / (lags + 1)) * (product + product.T)
+        return cls(params, ordinary, normalized @ inner @ normalized.T, df_resid)
+
+    def effect(self, weights: np.ndarray) -> _Effect:
+        """`weights @ coefficients`, with a 95 % interval and p-value on the t distribution of
+        the residual degrees of freedom; its standard error is the larger of the HAC and the
+        ordinary one."""
+        value = float(weights @ self.params)
+        variance = max(
+            float(weights @ self.ordinary @ weights), float(weights @ self.hac @ weights)
+        )
+        se = math.sqrt(variance)
+        margin = float(special.stdtrit(self.df_resid, 0.975)) * se
+        p_value = 2 * float(special.stdtr(self.df_resid, -abs(value / se))) if se > 0 else math.nan
+        return _Effect(value, value - margin, value + margin, p_value)
 
 
 def _step_effect(y: np.ndarray, sides: _Sides) -> _Effect:
-    """The after-side shift of `y` (rows in the order of `sides.used`): const + after dummy."""
-    after = sides.used.isin(sides.after).astype(int)
-    return _linear_effect(y, np.column_stack([np.ones(len(y)), after]), _unit(2, 1))
+    """The after-side shift of `y` (the used periods' values): const + after dummy."""
+    after = sides.after[sides.used].astype(float)
+    return _Fit.of(y, np.column_stack([np.ones(len(y)), after])).effect(_unit(2, 1))
 
 
 def _headline(basis: Basis, coefficient: float) -> float:
@@ -391,10 +475,10 @@ def _percent_of(change: float, base: float) -> float | None:
     return 100 * change / base if base > 0 else None
 
 
-def _means(values: pd.Series, sides: _Sides) -> tuple[float | None, float | None]:
+def _means(values: np.ndarray, sides: _Sides) -> tuple[float | None, float | None]:
     """Observed means of each side, None for an empty side."""
-    before = float(values[sides.before].mean()) if len(sides.before) else None
-    after = float(values[sides.after].mean()) if len(sides.after) else None
+    before = float(values[sides.before].mean()) if sides.n_before else None
+    after = float(values[sides.after].mean()) if sides.n_after else None
     return before, after
 
 
@@ -403,19 +487,19 @@ def _finite(value: float | None) -> float | None:
 
 
 def _insufficient(
-    method: Method, basis: Basis, values: pd.Series, sides: _Sides, problem: Insufficiency
+    method: Method, basis: Basis, values: np.ndarray, sides: _Sides, problem: Insufficiency
 ) -> Estimate:
     """What there is (sizes and means), and why it supports no result."""
     logger.debug("%s: insufficient data, %s", method, problem)
     mean_before, mean_after = _means(values, sides)
     return Estimate(
-        method, basis, len(sides.before), len(sides.after), mean_before, mean_after,
+        method, basis, sides.n_before, sides.n_after, mean_before, mean_after,
         None, None, None, None, None, "insufficient_data", problem,
     )  # fmt: skip
 
 
 def _result(
-    method: Method, basis: Basis, direction: Direction, values: pd.Series, sides: _Sides,
+    method: Method, basis: Basis, direction: Direction, values: np.ndarray, sides: _Sides,
     effect: _Effect, naive: bool = False,
 ) -> Estimate:  # fmt: skip
     """The estimate of a fitted effect. The naive point estimate is the difference of observed
@@ -436,7 +520,7 @@ def _result(
     level = None if effect.level is None else _headline(basis, effect.level)
     slope = effect.slope if effect.slope is None or basis == "absolute" else 100 * effect.slope
     return Estimate(
-        method, basis, len(sides.before), len(sides.after), mean_before, mean_after,
+        method, basis, sides.n_before, sides.n_after, mean_before, mean_after,
         _finite(abs_change), _finite(rel_change), low, high, _finite(effect.p_value),
         verdict or "no_significant_change", None, _finite(level), _finite(slope),
     )  # fmt: skip

@@ -16,7 +16,7 @@ import yaml
 
 from pipelines.catalogue import BASE_KPIS, DerivedKpi
 from pipelines.config.model import ClientConfig
-from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL, derived_kpis
+from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL, derived_kpis, read_kpi_series
 from pipelines.quality.deliveries import lateness
 from pipelines.sql import execute_sql
 
@@ -56,6 +56,7 @@ class ReportContent:
     data_until: dt.date | None
     key_results: list[KeyResult]
     series: pd.DataFrame
+    """The key KPIs' rows of `kpi_series`: site, period_start, kpi, value."""
     files: pd.DataFrame
     coverage: pd.DataFrame
     lateness: tuple[dt.date | None, int, int]
@@ -121,7 +122,13 @@ def gather(
     if latest_period is None:
         raise NothingToReport(f"{slug}: no value stored yet, so no period to report on")
     impact = execute_sql(con, "select_report_impact").df()
-    series = execute_sql(con, "select_kpi_series").df()
+    results = key_results(impact, config)
+    frames = list(read_kpi_series(con, only={key.kpi.name for key in results}))
+    series = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["site", "period_start", "kpi", "value"])
+    )
     ((delivered,),) = execute_sql(con, "select_data_until").fetchall()
     coverage = execute_sql(con, "select_coverage_grid", {"periods": COVERAGE_PERIODS}).df()
     return ReportContent(
@@ -129,7 +136,7 @@ def gather(
         config=config,
         latest_period=latest_period,
         data_until=delivered.date() if delivered is not None else None,
-        key_results=key_results(impact, config),
+        key_results=results,
         series=series,
         files=execute_sql(con, "select_report_files").df(),
         coverage=coverage,

@@ -6,7 +6,7 @@ from pipelines.defs.ingest.assets import OWNERS
 from pipelines.defs.kpis.assets import kpi_series
 from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace
-from pipelines.impact.analysis import analyse
+from pipelines.impact.analysis import analyse_warehouse
 from pipelines.impact.store import replace_impact
 from pipelines.markdown import markdown_table
 from pipelines.sql import execute_sql
@@ -15,7 +15,7 @@ from pipelines.sql import execute_sql
 @dg.asset(
     partitions_def=clients_partitions,
     group_name="impact",
-    kinds={"duckdb", "pandas", "statsmodels"},
+    kinds={"duckdb", "pandas", "numpy"},
     owners=OWNERS,
     deps=[kpi_series],
 )
@@ -32,8 +32,7 @@ def impact(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.Materiali
     slug = context.partition_key
     config = cap.client_config(slug)
     with cap.warehouse(slug) as con:
-        series = execute_sql(con, "select_kpi_series").df()
-        rows = analyse(series, config, slug)
+        rows = analyse_warehouse(con, config, slug)
         replace_impact(con, rows)
         summary = execute_sql(con, "select_impact_summary").df()
     preferred = rows[rows["preferred"]]
