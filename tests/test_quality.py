@@ -4,6 +4,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -11,7 +12,7 @@ from pipelines.config.model import ClientConfig
 from pipelines.ingest.archive import archive_inbox
 from pipelines.ingest.load import load_received
 from pipelines.quality.deliveries import check_deliveries, lateness, missing_values, outliers
-from pipelines.quality.expectations import delivery_rules, prepare, validate
+from pipelines.quality.expectations import combined_codes, delivery_rules, prepare, validate
 from pipelines.quality.page import write_quality_page
 from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
@@ -104,6 +105,24 @@ def test_each_rule_fails_on_the_row_that_breaks_it(changes: dict, rule: str) -> 
     expected = 100 * (outcome.rules - 1) / outcome.rules
     assert metadata["success_percent"] == pytest.approx(expected, abs=0.1)
     assert "| export.csv |" in metadata["failing_rows"]
+
+
+def testcombined_codes_are_equal_exactly_for_equal_rows() -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {
+            "a": rng.integers(0, 3, 500),
+            "b": pd.Categorical(rng.choice(["x", "y", None], 500)),
+            "c": pd.to_datetime("2026-01-01") + pd.to_timedelta(rng.integers(0, 4, 500), "D"),
+        }
+    )
+    key = combined_codes(frame, ["a", "b", "c"])
+    groups = frame.groupby(["a", "b", "c"], dropna=False, observed=True).ngroup().to_numpy()
+    assert len(set(zip(key, groups, strict=True))) == len(set(key)) == len(set(groups))
+    # Beyond 2**62 combinations, the combinations seen are renumbered first: still exact.
+    wide = pd.DataFrame({f"c{i}": np.arange(500) % (97 + i) for i in range(12)})
+    wide_key = combined_codes(wide, list(wide.columns))
+    assert len(set(wide_key)) == len(wide.drop_duplicates())
 
 
 def test_the_same_value_twice_in_a_delivery_fails() -> None:

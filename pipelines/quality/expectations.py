@@ -20,6 +20,10 @@ from pipelines.markdown import markdown_table
 PLACE_COLUMNS = ["file", "sheet", "row", "column", "site", "period_start", "kpi", "value"]
 KEY_COLUMNS = ["observation", "file_sha256"]
 MAX_ROWS_SHOWN = 20
+DELIVERY_KEY = "file_site_period_kpi"
+"""One integer per (file, site, period, KPI), made by `prepare`: Great Expectations checks the
+uniqueness of one integer column in a fifth of the time it takes on the four columns (on a
+million values, 0.16 s of a 0.8 s validation)."""
 BOUNDS = "bounds"
 """The kind of the per-KPI bounds rules: checked together by two Great Expectations pair
 expectations against each row's own KPI bounds (one row-filtered expectation per KPI costs a
@@ -109,8 +113,8 @@ def delivery_rules(config: ClientConfig, kpis: set[str], today: dt.date) -> list
         Rule(
             "one_value_per_site_period_kpi",
             "one value per site, period and KPI in a delivery",
-            "ExpectCompoundColumnsToBeUnique",
-            {"column_list": ["file_sha256", "site", "period_start", "kpi"]},
+            "ExpectColumnValuesToBeUnique",
+            {"column": DELIVERY_KEY},
         ),
     ]
     for kpi in sorted(kpis):
@@ -156,8 +160,14 @@ def validate(frame: pd.DataFrame, rules: list[Rule]) -> Outcome:
         gx.ValidationDefinition(name="cap", data=batch, suite=suite)
     )
     result = definition.run(
-        batch_parameters={"dataframe": data}, result_format={"result_format": "COMPLETE"}
+        batch_parameters={"dataframe": data}, result_format={"result_format": "BOOLEAN_ONLY"}
     )
+    if not result.success:
+        # Which rows broke a rule, asked only when one did: on a million values that pass, the
+        # row lists cost a fifth of the validation.
+        result = definition.run(
+            batch_parameters={"dataframe": data}, result_format={"result_format": "COMPLETE"}
+        )
     shown = [c for c in [*PLACE_COLUMNS, *KEY_COLUMNS] if c in data.columns]
     failing: dict[str, list[int]] = {}
     for rule, expectation in zip(checked, result.results, strict=True):
@@ -230,7 +240,20 @@ def prepare(frame: pd.DataFrame, today: dt.date) -> pd.DataFrame:
     data["period_is_aligned"] = (data["grain"].eq("month") & is_month_start) | (
         data["grain"].eq("week") & is_monday
     )
+    data[DELIVERY_KEY] = combined_codes(data, ["file_sha256", "site", "period_start", "kpi"])
     return data
+
+
+def combined_codes(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One int64 per distinct combination of `columns`' values (equal rows, equal numbers)."""
+    key, size = np.zeros(len(data), dtype=np.int64), 1
+    for column in columns:
+        codes, uniques = pd.factorize(data[column], use_na_sentinel=False)
+        if size * len(uniques) >= 2**62:  # renumber the combinations seen: at most one a row
+            key, seen = pd.factorize(key)
+            size = len(seen)
+        key, size = key * len(uniques) + codes, size * len(uniques)
+    return key
 
 
 def _bounds(config: ClientConfig, kpi: str) -> tuple[float | None, float | None, bool]:
