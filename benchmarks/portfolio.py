@@ -561,7 +561,7 @@ def main_table(
 ) -> tuple[list[str], int]:
     """The results table (figures, ratios to the floors or shares, targets) and how many
     targets were missed."""
-    median = {name: statistics.median(r.seconds for r in rs) for name, rs in floors.items()}
+    median = _medians(floors)
     chart_floor = median["matplotlib"] * charts
     floor_sum = median["calamine"] + median["duckdb"] + chart_floor
     full, same, one = runs["full"], runs["no-change"], runs["one-client"]
@@ -878,10 +878,15 @@ def _sanity(portfolio: Portfolio, runs: dict[str, CapRun], changed: str) -> list
     return problems
 
 
+def _medians(floors: dict[str, list[StepResult]]) -> dict[str, float]:
+    """Each floor's median seconds over its runs."""
+    return {name: statistics.median(r.seconds for r in rs) for name, rs in floors.items()}
+
+
 def _pdf_pages_note(floors: dict[str, list[StepResult]], charts: int, full: CapRun) -> str:
     """The full run's ratio if each chart's vector PDF page counted as a second chart drawn
     (it is a second rendering of the same figure, about as long as its PNG's)."""
-    median = {name: statistics.median(r.seconds for r in rs) for name, rs in floors.items()}
+    median = _medians(floors)
     floor_sum = median["calamine"] + median["duckdb"] + 2 * charts * median["matplotlib"]
     return (
         f"the report draws each chart twice, as a PNG and as a vector page of the PDF: counting "

@@ -44,9 +44,9 @@ REPORT_GROUPS = frozenset({"report"})
 
 def default_workers() -> int:
     """How many clients `cap run` runs at a time by default: two where there are two cores or
-    more, else one. On two cores, two workers took the portfolio benchmark's full run from
-    about 1.9 times as long down, within its 1.5 GB of memory; a third would only share the same
-    cores, and add a process's memory."""
+    more, else one. On two cores, two workers ran the portfolio benchmark's full run 1.9 times
+    as fast as one, within its 1.5 GB memory target; a third would only share the same cores
+    and add a process's memory."""
     return min(2, os.cpu_count() or 1)
 
 
