@@ -17,12 +17,16 @@ from pipelines.impact.statistics import (
     Window,
     before_after,
     difference_in_differences,
-    periods_between,
     seasonal,
     verdict_of,
 )
 
 GO_LIVE = pd.Timestamp("2024-06-01")
+
+
+def periods_between(start: pd.Timestamp, end: pd.Timestamp, grain: str) -> pd.DatetimeIndex:
+    """Every period start of the grain from start to end, both included."""
+    return pd.date_range(start, end, freq={"month": "MS", "week": "W-MON"}[grain])
 
 
 def seasonal_months(seed: int = 1) -> pd.Series:

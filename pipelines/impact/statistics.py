@@ -39,8 +39,6 @@ TREND_MIN_BEFORE: dict[Grain, int] = {"month": 24, "week": 104}
 less, a linear trend is confounded with the month effects, and its extrapolation biased the
 demo's effects by 1 to 3 points where the model without a trend recovered them."""
 
-_FREQUENCY: dict[Grain, str] = {"month": "MS", "week": "W-MON"}
-
 
 @dataclass(frozen=True)
 class Window:
@@ -169,11 +167,6 @@ class _Effect:
     p_value: float
     level: float | None = None
     slope: float | None = None
-
-
-def periods_between(start: pd.Timestamp, end: pd.Timestamp, grain: Grain) -> pd.DatetimeIndex:
-    """Every period start of the grain from start to end, both included."""
-    return pd.date_range(start, end, freq=_FREQUENCY[grain])
 
 
 def verdict_of(ci_low: float, ci_high: float, direction: Direction) -> Verdict:
