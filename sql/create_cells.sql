@@ -1,5 +1,5 @@
--- The located cells of one file (`raw_cells`, keys as categoricals) with plain column types (a view: read twice, never copied),
--- without the lines on which nothing at all is written.
+-- The located cells of one file (`raw_cells`, keys as categoricals) with plain column types (a
+-- view: read by each step, never copied), without the lines on which nothing at all is written.
 create or replace temp view cells as
 select
     seq,

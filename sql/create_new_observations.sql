@@ -1,15 +1,16 @@
 -- The values of the file, ready to store (a view: nothing is copied; `seq` keeps file order).
 create or replace temp view new_observations as
 select
-    seq,
-    site,
-    period_start,
-    grain,
-    kpi,
-    value,
-    unit,
-    sheet,
-    "row",
-    "column"
-from parsed_cells
-where not unparsed
+    p.seq,
+    p.site,
+    p.period_start,
+    p.grain,
+    p.kpi,
+    p.value,
+    p.unit,
+    p.sheet,
+    p."row",
+    p."column"
+from parsed_cells as p
+anti join repeated_cells as r on r.seq = p.seq
+where not p.unparsed

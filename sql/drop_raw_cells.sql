@@ -1,2 +1,3 @@
 -- The cells read from a CSV, once they are interpreted (or when they must be read again).
-drop table if exists raw_cells
+drop view if exists raw_cells;
+drop table if exists csv_lines;

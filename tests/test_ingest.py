@@ -231,6 +231,13 @@ def test_mixed_decimal_conventions_name_the_line(tmp_path: Path) -> None:
             "encoding_mismatch",
             "line 2 is not valid utf-8 (byte 0xe9)",
         ),
+        (
+            "undefined.csv",
+            b"Site;Semaine;Indicateur;Valeur\nLyon;2024-S01;COLIS_EXP;1\nLyon\x8d;2024-S02;X;1\n",
+            "wms",
+            "encoding_mismatch",
+            "line 3 is not valid cp1252 (byte 0x8d)",
+        ),
         ("notes.pdf", b"%PDF-1.4", None, "no_source", "no source in client.yaml matches"),
     ],
 )

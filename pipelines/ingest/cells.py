@@ -10,6 +10,7 @@ cells costs a few numpy operations, not a Python object per cell.
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,22 @@ Scalar = str | int | None
 Many = Sequence[Scalar] | np.ndarray
 
 
+_NUMERIC_KINDS = frozenset({float, int, type(None)})
+
+
+class SplitCells(NamedTuple):
+    """A run of cells by kind: `num` the numbers (NaN elsewhere), `text` the other cells that
+    are not blank, as text (None elsewhere; None for the whole run when it has no text)."""
+
+    num: np.ndarray
+    text: np.ndarray | None
+
+    def blank(self) -> np.ndarray:
+        """True where a cell is empty: neither a number nor text."""
+        empty = np.isnan(self.num)
+        return empty if self.text is None else empty & np.equal(self.text, None)
+
+
 @dataclass
 class RawCells:
     """Runs of located cells: the keys to interpret, the value as a number or as text, and the
@@ -55,13 +72,17 @@ class RawCells:
     blank_cells: int = 0
     """Located value cells that are empty, kept or not: a formula saved without its value reads
     as one, so only a file with blanks needs its formulas checked."""
+    key_texts: dict[object, str | None] = field(default_factory=dict)
+    """The text of each key cell seen in the file (`key_texts`' memo: a workbook repeats its
+    periods on every sheet)."""
+    _selection: tuple[object, np.ndarray, object] | None = None
 
     def __len__(self) -> int:
         return self._length
 
     def add_run(
         self,
-        cells: Sequence[object] | np.ndarray,
+        cells: SplitCells | Sequence[object] | np.ndarray,
         *,
         rows: Many | int,
         column: Many | str,
@@ -78,19 +99,19 @@ class RawCells:
         """Append one run of cells. Each key or place is one value for the whole run, or one per
         cell. `site_column`, `period_row` and `period_column` say where the site and period keys
         are written when that is not the cell's own row or column (a finance pack's header).
-        `keep` selects the cells to take (and their per-cell keys)."""
-        values = np.asarray(cells, dtype=object)
-        self.blank_cells += int(np.count_nonzero(blank_mask(values)))
+        `keep` selects the cells to take (and their per-cell keys); `cells` may come split."""
+        split = cells if isinstance(cells, SplitCells) else split_cells(np.asarray(cells, object))
+        self.blank_cells += int(np.count_nonzero(split.blank()))
+        num, text = split
         if keep is not None:
-            values = values[keep]
+            num, text = num[keep], None if text is None else text[keep]
             rows, column, site_key, period_key, kpi_key, year_hint, period_column = (
-                np.asarray(part, dtype=object)[keep] if _is_many(part) else part
+                self._selected(part, keep)
                 for part in (rows, column, site_key, period_key, kpi_key, year_hint, period_column)
             )
-        num, text = split_cells(values)
         self._runs.append(
             {
-                "length": len(values),
+                "length": len(num),
                 "num": num,
                 "text": text,
                 "row": rows,
@@ -105,7 +126,21 @@ class RawCells:
                 "kpi_key": kpi_key,
             }
         )
-        self._length += len(values)
+        self._length += len(num)
+
+    def _selected(self, part: object, keep: np.ndarray) -> object:
+        """The kept cells' values of a per-cell part (a scalar part is the run's, as it is).
+
+        A sheet's keys are the same objects for each of its KPI runs: the last selection is
+        kept (with the objects themselves, so that it cannot be mistaken for another's)."""
+        if not _is_many(part):
+            return part
+        last = self._selection
+        if last is not None and last[0] is part and last[1] is keep:
+            return last[2]
+        selected = part[keep] if isinstance(part, pd.Categorical) else np.asarray(part)[keep]
+        self._selection = (part, keep, selected)
+        return selected
 
     def frame(self) -> pd.DataFrame:
         """The cells as a DataFrame with typed columns, ready for DuckDB.
@@ -121,8 +156,14 @@ class RawCells:
         columns["year_hint"] = _numbers([r["year_hint"] for r in self._runs], lengths, "Int32")
         columns["row"] = _numbers([r["row"] for r in self._runs], lengths, "int64")
         columns["num"] = _concat([run["num"] for run in self._runs], np.float64)
-        columns["text"] = _concat([run["text"] for run in self._runs], object)
-        return pd.DataFrame(columns, columns=list(CELL_COLUMNS))
+        columns["text"] = _concat(
+            [
+                np.full(run["length"], None, object) if run["text"] is None else run["text"]
+                for run in self._runs
+            ],
+            object,
+        )
+        return pd.DataFrame(columns, columns=list(CELL_COLUMNS), copy=False)
 
 
 def key_text(cell: object) -> str | None:
@@ -138,17 +179,28 @@ def key_text(cell: object) -> str | None:
     return str(cell)
 
 
-def key_texts(values: np.ndarray) -> list[str | None]:
-    """`key_text` of each cell of a column; a column of spreadsheet dates in one numpy step."""
-    kinds = np.fromiter(map(type, values), dtype=object, count=len(values))
-    if len(values) and (np.equal(kinds, dt.date) | np.equal(kinds, dt.datetime)).all():
-        return values.astype("datetime64[D]").astype(str).tolist()
-    return [key_text(cell) for cell in values]
+def key_texts(values: np.ndarray, known: dict[object, str | None] | None = None) -> pd.Categorical:
+    """`key_text` of each cell of a column, as a categorical: each distinct cell (a period
+    repeated on every KPI's run, a site on thousands of lines) is turned into text once, and
+    once per file when the same `known` texts are passed for every column."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    if any(isinstance(cell, bool) for cell in uniques):  # factorize takes True for 1
+        codes, uniques = pd.factorize(np.array([key_text(cell) for cell in values], object))
+    known = {} if known is None else known
+    texts = [
+        known[cell] if cell in known else known.setdefault(cell, key_text(cell)) for cell in uniques
+    ]
+    categories = list(dict.fromkeys(text for text in texts if text is not None))
+    position = {text: index for index, text in enumerate(categories)}
+    lookup = np.array([position.get(text, -1) for text in texts] + [-1], dtype=np.int64)
+    return pd.Categorical.from_codes(lookup[codes], categories=categories)
 
 
-def split_cells(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(numbers, texts) of a run of cells: a number goes to the first array (NaN elsewhere),
-    anything else that is not blank to the second, as text (None elsewhere)."""
+def split_cells(values: np.ndarray) -> SplitCells:
+    """A run of cells split by kind. A run of numbers and blanks only, the usual case, takes
+    two C-speed passes."""
+    if set(map(type, values)) <= _NUMERIC_KINDS:
+        return SplitCells(np.asarray(values, dtype=object).astype(np.float64), None)
     kinds = np.fromiter(map(type, values), dtype=object, count=len(values))
     is_number = np.equal(kinds, float) | np.equal(kinds, int)
     num = np.full(len(values), np.nan)
@@ -158,7 +210,7 @@ def split_cells(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     other = ~is_number & ~blank_mask(values)
     if other.any():
         text[other] = [_as_text(cell) for cell in values[other]]
-    return num, text
+    return SplitCells(num, text)
 
 
 def _as_text(cell: object) -> str:
@@ -175,32 +227,46 @@ def blank_mask(values: np.ndarray) -> np.ndarray:
 
 
 def _categorical(parts: list[object], lengths: np.ndarray) -> pd.Categorical:
-    """One categorical from per-run values: a scalar repeats over its run, a sequence is the
-    run's own values."""
-    if all(not _is_many(part) for part in parts):
-        categories = sorted({part for part in parts if part is not None})
-        code_of = {category: code for code, category in enumerate(categories)}
-        codes = np.array([code_of.get(part, -1) for part in parts], dtype=np.int64)
-        return pd.Categorical.from_codes(np.repeat(codes, lengths), categories=categories)
-    values = _concat(
-        [
-            np.asarray(part, dtype=object) if _is_many(part) else np.full(length, part, object)
-            for part, length in zip(parts, lengths, strict=True)
-        ],
-        object,
-    )
-    return pd.Categorical(values)
+    """One categorical from per-run values: a scalar repeats over its run; a sequence or a
+    categorical is the run's own values (a categorical shared by several runs, such as a sheet's
+    periods, is looked up once)."""
+    code_of: dict[object, int] = {}
+    lookups: dict[int, np.ndarray] = {}
+    run_codes = np.full(len(parts), -1, dtype=np.int64)
+    many: dict[int, np.ndarray] = {}
+    for index, part in enumerate(parts):
+        if not _is_many(part):
+            if part is not None:
+                run_codes[index] = code_of.setdefault(part, len(code_of))
+            continue
+        # A categorical of the runs (alive while this runs, so its dtype's id is its own) is
+        # looked up once; a list is made a categorical for this run only.
+        shared = isinstance(part, pd.Categorical)
+        part = part if shared else pd.Categorical(np.asarray(part, dtype=object))
+        lookup = lookups.get(id(part.dtype)) if shared else None
+        if lookup is None:
+            known = [code_of.setdefault(c, len(code_of)) for c in part.categories.tolist()]
+            lookup = np.array([*known, -1], dtype=np.int64)
+            if shared:
+                lookups[id(part.dtype)] = lookup
+        many[index] = lookup[part.codes]  # code -1 (missing) takes the last entry, -1
+    codes = np.repeat(run_codes, lengths)
+    if many:
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        for index, run in many.items():
+            codes[starts[index] : starts[index] + len(run)] = run
+    return pd.Categorical.from_codes(codes, categories=list(code_of))
 
 
 def _numbers(parts: list[object], lengths: np.ndarray, dtype: str) -> object:
     """Per-run integers (a scalar repeats over its run; None is missing) as one array."""
-    pieces = [
-        np.asarray(part, dtype=np.float64)
-        if _is_many(part)
-        else np.full(length, np.nan if part is None else part, dtype=np.float64)
-        for part, length in zip(parts, lengths, strict=True)
-    ]
-    values = _concat(pieces, np.float64)
+    scalars = [np.nan if part is None or _is_many(part) else part for part in parts]
+    values = np.repeat(np.array(scalars, dtype=np.float64), lengths)
+    if any(_is_many(part) for part in parts):
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        for start, part in zip(starts, parts, strict=True):
+            if _is_many(part):
+                values[start : start + len(part)] = np.asarray(part, dtype=np.float64)
     if dtype == "int64":
         return values.astype(np.int64)
     return pd.array(values, dtype=dtype)
@@ -211,4 +277,4 @@ def _concat(pieces: list[np.ndarray], dtype: object) -> np.ndarray:
 
 
 def _is_many(value: object) -> bool:
-    return isinstance(value, list | tuple | np.ndarray)
+    return isinstance(value, list | tuple | np.ndarray | pd.Categorical)

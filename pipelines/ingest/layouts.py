@@ -10,12 +10,12 @@ free-text columns, section titles and lines Cap does not track are never taken.
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from pipelines.config.model import LongSource, RecordsSource, SheetPerSiteSource, WideSource
-from pipelines.ingest.cells import RawCells, blank_mask, key_text, key_texts
+from pipelines.ingest.cells import RawCells, blank_mask, key_text, key_texts, split_cells
 from pipelines.ingest.matching import HEADER_SEARCH_ROWS, find_header, is_blank, is_total_label
 from pipelines.ingest.periods import PeriodProblem, parse_period
 from pipelines.ingest.readers import Cell, Sheet
@@ -26,7 +26,7 @@ _YEAR = re.compile(r"(?:^|\D)((?:19|20)\d{2})(?:\D|$)")
 
 
 def locate_cells(
-    sheets: Sequence[Sheet], source: AnyLayoutSource, cells: RawCells, warnings: list[str]
+    sheets: Iterable[Sheet], source: AnyLayoutSource, cells: RawCells, warnings: list[str]
 ) -> int:
     """Add the data cells of every sheet to `cells`; return how many sheets held a table."""
     layout = {
@@ -59,13 +59,14 @@ def _sheet_per_site(
     header_index, columns = header
     period_column = columns.pop("period")
     data = grid(sheet.rows[header_index + 1 :], max(columns.values(), default=0) + 1)
+    values = {kpi: split_cells(data[:, column]) for kpi, column in columns.items()}
     # A row without any value (a period not filled in yet, a footnote) is not data.
-    keep = ~blank_mask(data[:, list(columns.values())]).all(axis=1)
+    keep = ~np.logical_and.reduce([split.blank() for split in values.values()])
     rows = _row_numbers(sheet, header_index)
-    periods = key_texts(data[:, period_column])
+    periods = key_texts(data[:, period_column], cells.key_texts)
     for kpi, column in columns.items():
         cells.add_run(
-            data[:, column],
+            values[kpi],
             keep=keep,
             rows=rows,
             column=column_letter(column),
@@ -99,11 +100,11 @@ def _long(source: LongSource, sheet: Sheet, cells: RawCells, warnings: list[str]
         rows=_row_numbers(sheet, header_index),
         column=column_letter(columns["value"]),
         sheet=sheet.name,
-        site_key=key_texts(data[:, columns["site"]]),
+        site_key=key_texts(data[:, columns["site"]], cells.key_texts),
         site_column=column_letter(columns["site"]),
-        period_key=key_texts(data[:, columns["period"]]),
+        period_key=key_texts(data[:, columns["period"]], cells.key_texts),
         period_column=column_letter(columns["period"]),
-        kpi_key=key_texts(data[:, columns["indicator"]]),
+        kpi_key=key_texts(data[:, columns["indicator"]], cells.key_texts),
     )
     return True
 
@@ -168,9 +169,9 @@ def _records(source: RecordsSource, sheet: Sheet, cells: RawCells, warnings: lis
     data = grid(sheet.rows[header_index + 1 :], max(columns.values()) + 1)
     keys = data[:, [columns["site"], columns["date"]]]
     keep = ~blank_mask(keys).all(axis=1)  # a line without site or date is not a transaction
-    rows = np.asarray(_row_numbers(sheet, header_index))
-    sites = key_texts(data[:, columns["site"]])
-    dates = key_texts(data[:, columns["date"]])
+    rows = _row_numbers(sheet, header_index)
+    sites = key_texts(data[:, columns["site"]], cells.key_texts)
+    dates = key_texts(data[:, columns["date"]], cells.key_texts)
     for kpi, measure in source.measures.items():
         if measure.agg == "count":
             column, values = columns["date"], np.ones(len(data), dtype=object)
@@ -204,8 +205,10 @@ def grid(rows: Sequence[Sequence[Cell]], min_width: int) -> np.ndarray:
     return table
 
 
-def _row_numbers(sheet: Sheet, header_index: int) -> list[int]:
-    return [sheet.row_number(index) for index in range(header_index + 1, len(sheet.rows))]
+def _row_numbers(sheet: Sheet, header_index: int) -> np.ndarray:
+    if sheet.line_numbers is None:
+        return np.arange(header_index + 2, len(sheet.rows) + 1, dtype=np.int64)
+    return np.asarray(sheet.line_numbers[header_index + 1 :], dtype=np.int64)
 
 
 def _find_period_header(rows: Sequence[Sequence[Cell]]) -> tuple[int, int] | None:

@@ -9,6 +9,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,13 @@ from pipelines.ingest.formulas import formula_problems
 from pipelines.ingest.layouts import locate_cells
 from pipelines.ingest.long_csv import locate_long_csv
 from pipelines.ingest.normalize import normalize_cells
-from pipelines.ingest.readers import TEXT_FORMATS, FileProblem, file_format, read_sheets
+from pipelines.ingest.readers import (
+    TEXT_FORMATS,
+    FileProblem,
+    Sheet,
+    file_format,
+    read_sheets,
+)
 from pipelines.ingest.results import ParsedFile
 from pipelines.ingest.text import normalize
 from pipelines.sql import execute_sql
@@ -56,16 +63,19 @@ def load_received(
     for digest, name, source_name, delivered_at in pending:
         path = archive_path(workspace, slug, digest, name)
         parsed = parse_file(path, name, source_name, config, today, con)
-        if parsed.rejections:
-            _store_rejection(workspace, slug, con, digest, name, parsed)
-            summary.rejected.append(name)
-            summary.messages[name] = _reason(parsed)
-        else:
-            stored = _store_values(con, slug, digest, delivered_at, parsed)
-            summary.loaded.append(name)
-            summary.values_stored += stored
-            if parsed.warnings:
-                summary.messages[name] = "; ".join(parsed.warnings)
+        try:
+            if parsed.rejections:
+                _store_rejection(workspace, slug, con, digest, name, parsed)
+                summary.rejected.append(name)
+                summary.messages[name] = _reason(parsed)
+            else:
+                stored = _store_values(con, slug, digest, delivered_at, parsed)
+                summary.loaded.append(name)
+                summary.values_stored += stored
+                if parsed.warnings:
+                    summary.messages[name] = "; ".join(parsed.warnings)
+        finally:
+            parsed.release()
     return summary
 
 
@@ -105,15 +115,15 @@ def parse_file(
             if read_by_duckdb:
                 parsed.con = con
                 normalize_cells(con, config, source, today, parsed)
-                execute_sql(con, "drop_raw_cells")
                 parsed.rejections.sort(key=lambda r: (r.row or 0, r.column or ""))
                 return parsed
+        cells = RawCells()
+        order: dict[str | None, int] = {}
         sheets = read_sheets(path, fmt, source.encoding, source.delimiter)
+        located = locate_cells(_numbered(sheets, order), source, cells, parsed.warnings)
     except FileProblem as problem:
         parsed.reject(None, problem.row, None, None, problem.rule, str(problem))
         return parsed
-    cells = RawCells()
-    located = locate_cells(sheets, source, cells, parsed.warnings)
     if fmt in ("xlsx", "xlsm") and (cells.blank_cells or not located):
         _reject_uncached_formulas(path, source.skip_sheets, parsed)
     if not located:
@@ -128,12 +138,18 @@ def parse_file(
         )
         return parsed
     parsed.con = con if con is not None else duckdb.connect()
-    parsed.con.register("raw_cells", cells.frame())
+    execute_sql(parsed.con, "drop_raw_cells")  # cells a caller did not release
+    parsed.register("raw_cells", cells.frame())
     normalize_cells(parsed.con, config, source, today, parsed)
-    parsed.con.unregister("raw_cells")
-    order = {sheet.name: index for index, sheet in enumerate(sheets)}
     parsed.rejections.sort(key=lambda r: (order.get(r.sheet, -1), r.row or 0, r.column or ""))
     return parsed
+
+
+def _numbered(sheets: Iterable[Sheet], order: dict[str | None, int]) -> Iterator[Sheet]:
+    """The sheets, noting each one's place in the workbook in `order` as it goes by."""
+    for sheet in sheets:
+        order.setdefault(sheet.name, len(order))
+        yield sheet
 
 
 def _check_size(path: Path, limit_mb: int) -> None:
@@ -168,15 +184,14 @@ def _store_values(
     delivered_at: dt.datetime,
     parsed: ParsedFile,
 ) -> int:
-    count = parsed.count
     message = "; ".join(parsed.warnings) or None
     with transaction(con):
         execute_sql(con, "delete_file_observations", {"sha256": digest})
-        execute_sql(
+        ((count,),) = execute_sql(
             con,
             "insert_kpi_observations",
             {"client": slug, "sha256": digest, "delivered_at": delivered_at},
-        )
+        ).fetchall()
         execute_sql(
             con,
             "mark_file_loaded",

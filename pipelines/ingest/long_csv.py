@@ -2,7 +2,8 @@
 
 The bytes are checked (and turned into UTF-8 when they are not) in blocks, so a 200 MB export
 never sits whole in Python. The header is found in the first lines with the same rules as for
-spreadsheets; DuckDB's `read_csv` then reads the rest straight into `raw_cells`, numbering lines.
+spreadsheets; DuckDB's `read_csv` then reads the rest straight into a table, whose rows are the
+cells (`raw_cells`) with their line numbers.
 When line numbers could be wrong (blank lines, a quoted value spanning lines), or DuckDB cannot
 read the file, `locate_long_csv` returns False and the caller reads the file line by line in
 Python instead, which is slower but exact.
@@ -43,7 +44,7 @@ class CheckedText:
 def locate_long_csv(
     con: duckdb.DuckDBPyConnection, path: Path, source: LongSource, work_dir: Path
 ) -> bool:
-    """Fill the temp table `raw_cells` from a long CSV; False when the slower, exact reader
+    """Fill the temp view `raw_cells` from a long CSV; False when the slower, exact reader
     must be used instead. Raises `FileProblem` for bytes that are not in their encoding."""
     text = checked_text(path, source.encoding, work_dir)
     if text.has_blank_lines or '"' in text.head:
@@ -64,7 +65,7 @@ def locate_long_csv(
     try:
         execute_sql(
             con,
-            "create_raw_cells_from_csv",
+            "create_csv_lines",
             {
                 "path": str(text.path),
                 "encoding": text.encoding,
@@ -76,10 +77,14 @@ def locate_long_csv(
                 "period_column": column_letter(columns["period"]),
                 "value_column": column_letter(columns["value"]),
             },
-            identifiers={key: f"c{index}" for key, index in columns.items()},
         )
     except duckdb.Error:
         return False
+    execute_sql(
+        con,
+        "create_raw_cells_from_csv",
+        identifiers={key: f"c{index}" for key, index in columns.items()},
+    )
     ((records,),) = execute_sql(con, "count_raw_cells").fetchall()
     if records != text.lines - header_index - 1:
         execute_sql(con, "drop_raw_cells")
@@ -102,6 +107,12 @@ def checked_text(path: Path, encoding: str, work_dir: Path) -> CheckedText:
         return _check(path, "cp1252", work_dir, declared=False)
 
 
+_C1_BYTES = bytes(range(0x80, 0xA0))
+"""Where cp1252 and latin-1 differ (`€`, `’`, `œ`): DuckDB reads latin-1 only."""
+_CP1252_UNDEFINED = bytes([0x81, 0x8D, 0x8F, 0x90, 0x9D])
+HEAD_CHARACTERS = 65536
+
+
 def _check(path: Path, encoding: str, work_dir: Path, declared: bool) -> CheckedText:
     decoder = codecs.getincrementaldecoder("utf-8-sig" if encoding == "utf-8" else encoding)()
     utf8_check = codecs.getincrementaldecoder("utf-8")()
@@ -110,28 +121,36 @@ def _check(path: Path, encoding: str, work_dir: Path, declared: bool) -> Checked
     maybe_utf8, first_non_ascii = declared and encoding != "utf-8", 0
     with path.open("rb") as stream:
         while block := stream.read(BLOCK_BYTES):
-            try:
-                text = decoder.decode(block)
-            except UnicodeDecodeError as error:
-                line = lines + block.count(b"\n", 0, error.start) + 1
+            # Only UTF-8 needs decoding to be checked: a single-byte encoding is checked by the
+            # bytes it lacks (none for latin-1), and only the head is decoded.
+            has_c1 = not block.isascii() and len(block.translate(None, _C1_BYTES)) != len(block)
+            cp1252_only = cp1252_only or has_c1
+            bad = _first_undecodable(block, encoding, decoder, has_c1)
+            if bad is not None:
+                line = lines + block.count(b"\n", 0, bad) + 1
                 raise FileProblem(
                     "encoding_mismatch",
-                    f"line {line} is not valid {encoding} (byte 0x{block[error.start]:02x})",
+                    f"line {line} is not valid {encoding} (byte 0x{block[bad]:02x})",
                     row=line,
-                ) from None
-            if not block.isascii():
-                cp1252_only = cp1252_only or re.search(rb"[\x80-\x9f]", block) is not None
-                if maybe_utf8:
-                    if not first_non_ascii:
-                        position = re.search(rb"[\x80-\xff]", block).start()
-                        first_non_ascii = lines + block.count(b"\n", 0, position) + 1
-                    try:
-                        utf8_check.decode(block)
-                    except UnicodeDecodeError:
-                        maybe_utf8 = False
-            if len(head) < 65536:
-                head += text[: 65536 - len(head)]
-            blank = blank or re.search(rb"\n\r?\n", previous + block) is not None
+                )
+            if maybe_utf8 and not block.isascii():
+                if not first_non_ascii:
+                    position = re.search(rb"[\x80-\xff]", block).start()
+                    first_non_ascii = lines + block.count(b"\n", 0, position) + 1
+                try:
+                    utf8_check.decode(block)
+                except UnicodeDecodeError:
+                    maybe_utf8 = False
+            if len(head) < HEAD_CHARACTERS:
+                text = block[: HEAD_CHARACTERS * 4].decode(
+                    "utf-8-sig" if encoding == "utf-8" and not head else encoding, "ignore"
+                )
+                head += text[: HEAD_CHARACTERS - len(head)]
+            if not blank:
+                marks = (b"\n\n", b"\n\r\n") if b"\r" in block else (b"\n\n",)
+                blank = any(
+                    mark in part for part in (block, previous + block[:2]) for mark in marks
+                )
             lines += block.count(b"\n")
             previous = block[-2:]
     if maybe_utf8 and first_non_ascii:
@@ -146,6 +165,25 @@ def _check(path: Path, encoding: str, work_dir: Path, declared: bool) -> Checked
     if encoding == "utf-8" or not cp1252_only:
         return CheckedText(path, "utf-8" if encoding == "utf-8" else "latin-1", head, lines, blank)
     return CheckedText(_utf8_copy(path, encoding, work_dir), "utf-8", head, lines, blank)
+
+
+def _first_undecodable(
+    block: bytes, encoding: str, decoder: codecs.IncrementalDecoder, has_c1: bool
+) -> int | None:
+    """The offset of the first byte of `block` that `encoding` cannot decode, or None.
+
+    `has_c1`: the block holds bytes 0x80-0x9F, among which are the five cp1252 leaves undefined.
+    """
+    if encoding == "latin-1":
+        return None
+    if encoding == "cp1252":
+        found = [i for i in map(block.find, _CP1252_UNDEFINED) if i >= 0] if has_c1 else []
+        return min(found) if found else None
+    try:
+        decoder.decode(block)
+    except UnicodeDecodeError as error:
+        return error.start
+    return None
 
 
 def _utf8_copy(path: Path, encoding: str, work_dir: Path) -> Path:

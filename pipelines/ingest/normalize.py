@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from pipelines.catalogue import BASE_KPIS
@@ -26,6 +27,8 @@ from pipelines.ingest.values import MISSING_MARKERS, ValueProblem, parse_number
 from pipelines.sql import execute_sql
 
 MAX_VALUE_PROBLEMS = 1000
+PLAIN_NUMBERS = {"fr": r"[+-]?\d+(,\d+)?", "en": r"[+-]?\d+(\.\d+)?"}
+"""Text numbers `create_parsed_cells.sql` reads with a quick cast, by locale (the same patterns)."""
 
 
 @dataclass(frozen=True)
@@ -46,46 +49,39 @@ def normalize_cells(
     today: dt.date,
     parsed: ParsedFile,
 ) -> None:
-    """Turn `raw_cells` into `new_observations`, recording every problem in `parsed`."""
+    """Turn `raw_cells` into the view `new_observations`, recording every problem in `parsed`.
+
+    The views read the frames registered here until `parsed.release()`.
+    """
     grain = source.grain or config.grain
     locale = source.locale or config.language
     execute_sql(con, "create_cells")
+    execute_sql(con, "create_reading_tables")
     keys = [_Key(*row) for row in execute_sql(con, "select_cell_keys").fetchall()]
     date_format = source.date_format if isinstance(source, RecordsSource) else None
-    maps = {
+    frames = {
         "site_map": _site_map(config, keys, parsed),
         "period_map": _period_map(keys, grain, date_format, today, parsed),
         "kpi_map": _kpi_map(source, keys, parsed),
+        "reading": pd.DataFrame(
+            {"grain": [grain], "locale": [locale], "missing_markers": [sorted(MISSING_MARKERS)]}
+        ).astype({"grain": "object", "locale": "object"}),
     }
     if isinstance(source, RecordsSource):
-        maps["aggregations"] = pd.DataFrame(
+        frames["aggregations"] = pd.DataFrame(
             [(kpi, measure.agg) for kpi, measure in source.measures.items()],
             columns=["kpi", "agg"],
         )
-    for name, frame in maps.items():
-        con.register(name, frame)
-    try:
-        execute_sql(
-            con,
-            "create_parsed_cells",
-            {
-                "missing_markers": sorted(MISSING_MARKERS),
-                "fraction": source.percent_cells == "fraction",
-                "locale": locale,
-                "decimal": "," if locale == "fr" else ".",
-                "grain": grain,
-            },
-        )
-        _explain_unparsed(con, locale, source, parsed)
-        if isinstance(source, RecordsSource):
-            execute_sql(con, "create_new_observations_from_records")
-        else:
-            if _reject_conflicts(con, parsed):
-                execute_sql(con, "delete_repeated_cells")
-            execute_sql(con, "create_new_observations")
-    finally:
-        for name in maps:
-            con.unregister(name)
+    for name, frame in frames.items():
+        parsed.register(name, frame)
+    execute_sql(con, "create_parsed_cells")
+    _explain_unparsed(con, locale, source, parsed)
+    if isinstance(source, RecordsSource):
+        execute_sql(con, "create_new_observations_from_records")
+    else:
+        if _reject_conflicts(con, parsed):
+            execute_sql(con, "insert_repeated_cells")
+        execute_sql(con, "create_new_observations")
 
 
 def _site_map(config: ClientConfig, keys: list[_Key], parsed: ParsedFile) -> pd.DataFrame:
@@ -104,7 +100,10 @@ def _site_map(config: ClientConfig, keys: list[_Key], parsed: ParsedFile) -> pd.
                 parsed.reject(key.sheet, None, None, key.key, problem.rule, str(problem))
             else:
                 _reject_key(parsed, key, key.key, problem.rule, str(problem))
-    return pd.DataFrame(mapped, columns=["site_key", "site"], dtype="object")
+    frame = pd.DataFrame(mapped, columns=["site_key", "site"], dtype="object")
+    # One integer per site (aliases share it): with the period and KPI, one exact bigint key.
+    frame["site_id"] = pd.factorize(frame["site"])[0].astype("int64")
+    return frame
 
 
 def _period_map(
@@ -144,6 +143,8 @@ def _period_map(
 
 
 def _kpi_map(source: AnyLayoutSource, keys: list[_Key], parsed: ParsedFile) -> pd.DataFrame:
+    """Each KPI key's KPI, unit and factors: `factor` scales a value (k€ to €), `cell_factor` a
+    numeric cell (a percentage KPI whose cells hold fractions, 0.359, also times 100)."""
     codes = (
         {normalize(code): kpi for code, kpi in source.indicators.items()}
         if isinstance(source, LongSource)
@@ -168,9 +169,15 @@ def _kpi_map(source: AnyLayoutSource, keys: list[_Key], parsed: ParsedFile) -> p
         )
     if ignored:
         parsed.warnings.append("indicators not in client.yaml, ignored: " + ", ".join(ignored))
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         mapped, columns=["kpi_key", "kpi", "unit", "factor", "is_percent_kpi"]
     ).astype({"kpi_key": "object", "kpi": "object", "unit": "object", "factor": "float64"})
+    frame["kpi_id"] = frame["kpi"].map({kpi: index for index, kpi in enumerate(BASE_KPIS)})
+    fraction = source.percent_cells == "fraction"
+    frame["cell_factor"] = frame["factor"] * np.where(
+        frame["is_percent_kpi"].astype(bool) & fraction, 100, 1
+    )
+    return frame.astype({"kpi_id": "int64", "cell_factor": "float64"})
 
 
 def _explain_unparsed(
@@ -178,6 +185,11 @@ def _explain_unparsed(
 ) -> None:
     """Python's reading of the text SQL could not read: a rejection naming the cell, or (should
     the two ever disagree) the value Python reads."""
+    ((to_read,),) = execute_sql(
+        con, "count_text_to_read", {"plain_number": PLAIN_NUMBERS[locale]}
+    ).fetchall()
+    if not to_read:
+        return  # every cell is a number, a blank or a plain text number
     rows = execute_sql(con, "select_unparsed_cells", {"limit": MAX_VALUE_PROBLEMS}).fetchall()
     fixed: list[tuple[int, float | None]] = []
     for seq, kpi, text, sheet, row, column in rows:
@@ -195,9 +207,9 @@ def _explain_unparsed(
             continue
         fixed.append((seq, None if value is None else value * source.scale.get(kpi, 1.0)))
     if fixed:
-        con.register("fixed_values", pd.DataFrame(fixed, columns=["seq", "value"]))
+        con.register("fixed_readings", pd.DataFrame(fixed, columns=["seq", "value"]))
         execute_sql(con, "update_fixed_values")
-        con.unregister("fixed_values")
+        con.unregister("fixed_readings")
 
 
 def _reject_conflicts(con: duckdb.DuckDBPyConnection, parsed: ParsedFile) -> bool:

@@ -6,9 +6,12 @@ library after the encoding is checked. A file that cannot be read raises `FilePr
 
 import csv
 import io
+import os
+import queue
 import zipfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +66,10 @@ def file_format(path: Path, declared: str = "auto") -> str:
 
 def read_sheets(
     path: Path, fmt: str, encoding: str = "auto", delimiter: str = "auto"
-) -> list[Sheet]:
-    """Every sheet of the file as rows of cells, after checking its content matches `fmt`."""
+) -> Iterator[Sheet]:
+    """Every sheet of the file as rows of cells, in the workbook's order, after checking its
+    content matches `fmt`. A workbook's sheets are read ahead while the caller uses the previous
+    ones, so a sheet that turns out corrupt raises `FileProblem` when its turn comes."""
     with path.open("rb") as handle:
         head = handle.read(8)
     if not head:
@@ -78,7 +83,7 @@ def read_sheets(
             f"the file is named .{fmt} but its content is a binary workbook, not text",
         )
     text = decode_text(path.read_bytes(), encoding)
-    return [_read_csv(text, delimiter)]
+    return iter([_read_csv(text, delimiter)])
 
 
 def _check_magic(path: Path, head: bytes, fmt: str) -> None:
@@ -128,18 +133,69 @@ def _looks_like_text(head: bytes) -> bool:
     return all(byte >= 9 and byte != 0x7F for byte in head)
 
 
-def _read_workbook(path: Path, fmt: str) -> list[Sheet]:
+SHEET_READERS = 2
+"""Sheets parsed at a time, each by a handle of its own on the workbook: python-calamine parses
+without holding the GIL, so the next sheets are read while the caller works on this one
+(100 sheets of 1,000 rows: 1.9-2.4 s read one after the other, about 1.2 s this way)."""
+
+
+def _read_workbook(path: Path, fmt: str) -> Iterator[Sheet]:
     try:
-        with CalamineWorkbook.from_path(path) as workbook:
-            return [
-                Sheet(name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False))
-                for name in workbook.sheet_names
-            ]
+        workbook = CalamineWorkbook.from_path(path)
+        names = workbook.sheet_names
     except (CalamineError, OSError, ValueError) as exc:
-        raise FileProblem(
-            "corrupt_workbook",
-            f"the .{fmt} workbook cannot be read (truncated or corrupt): {exc}",
-        ) from None
+        raise _corrupt(fmt, exc) from None
+    return _sheets_read_ahead(path, fmt, workbook, names)
+
+
+def _sheets_read_ahead(
+    path: Path, fmt: str, workbook: CalamineWorkbook, names: list[str]
+) -> Iterator[Sheet]:
+    """The sheets in order; up to `SHEET_READERS` + 1 are being read or waiting meanwhile."""
+    handles = [workbook]
+    free: queue.SimpleQueue[CalamineWorkbook] = queue.SimpleQueue()
+
+    def read(name: str) -> list[list[Cell]]:
+        handle = free.get()  # never waits: there are as many handles as threads
+        try:
+            return handle.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        finally:
+            free.put(handle)
+
+    readers = max(1, min(SHEET_READERS, len(names), os.cpu_count() or 1))
+    pending: dict[int, Future[list[list[Cell]]]] = {}
+    try:
+        handles += [CalamineWorkbook.from_path(path) for _ in range(readers - 1)]
+        for handle in handles:
+            free.put(handle)
+        with ThreadPoolExecutor(readers, thread_name_prefix="cap-sheet") as pool:
+            window = readers + 1
+            try:
+                for index in range(min(window, len(names))):
+                    pending[index] = pool.submit(read, names[index])
+                for index, name in enumerate(names):
+                    future = pending.pop(index)
+                    if index + window < len(names):
+                        pending[index + window] = pool.submit(read, names[index + window])
+                    try:
+                        rows = future.result()
+                    except (CalamineError, OSError, ValueError) as exc:
+                        raise _corrupt(fmt, exc) from None
+                    yield Sheet(name, rows)
+            finally:  # after a problem, or when the caller stops early
+                for future in pending.values():
+                    future.cancel()
+    except (CalamineError, OSError, ValueError) as exc:
+        raise _corrupt(fmt, exc) from None
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def _corrupt(fmt: str, exc: Exception) -> FileProblem:
+    return FileProblem(
+        "corrupt_workbook", f"the .{fmt} workbook cannot be read (truncated or corrupt): {exc}"
+    )
 
 
 def decode_text(data: bytes, encoding: str) -> str:

@@ -52,13 +52,31 @@ class Rejection(NamedTuple):
 class ParsedFile:
     """Everything read from one file. A file with any rejection is rejected as a whole.
 
-    The values themselves are in the temp table `new_observations` of `con` (set work in
-    DuckDB); `observations` reads them back for small files and tests.
+    The values themselves are the view `new_observations` of `con` (set work in DuckDB), over
+    the frames registered on it until `release()`; `observations` reads them back for small
+    files and tests.
     """
 
     con: duckdb.DuckDBPyConnection | None = None
     rejections: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    registered: list[str] = field(default_factory=list)
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        """Register `frame` on `con` as `name` for the views, until `release()`."""
+        assert self.con is not None
+        self.con.register(name, frame)
+        self.registered.append(name)
+
+    def release(self) -> None:
+        """Unregister the frames and drop the cells read for this file: once its values are
+        stored (or it is rejected), the views are not read again."""
+        if self.con is None:
+            return
+        for name in self.registered:
+            self.con.unregister(name)
+        self.registered.clear()
+        execute_sql(self.con, "drop_raw_cells")
 
     def reject(
         self,
@@ -72,13 +90,6 @@ class ParsedFile:
         """Record a problem at a place in the file."""
         shown = None if value is None else str(value)
         self.rejections.append(Rejection(sheet, row, column, shown, rule, message))
-
-    @property
-    def count(self) -> int:
-        """How many values the file holds (0 when it could not be read)."""
-        if self.con is None:
-            return 0
-        return execute_sql(self.con, "count_new_observations").fetchall()[0][0]
 
     @property
     def observations(self) -> list[Observation]:

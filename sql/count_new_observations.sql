@@ -1,2 +1,0 @@
--- How many values the file being loaded holds.
-select count(*) from new_observations
