@@ -2,6 +2,9 @@
 
 import datetime as dt
 import json
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +15,15 @@ from pipelines.config.model import ClientConfig
 from pipelines.ingest.archive import archive_inbox
 from pipelines.ingest.load import load_received
 from pipelines.quality.deliveries import check_deliveries, lateness, missing_values, outliers
-from pipelines.quality.expectations import combined_codes, delivery_rules, prepare, validate
+from pipelines.quality.expectations import (
+    combined_codes,
+    delivery_rules,
+    prepare,
+    profile_holds,
+    validate,
+)
 from pipelines.quality.page import write_quality_page
+from pipelines.sql import execute_sql
 from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
 
@@ -105,6 +115,64 @@ def test_each_rule_fails_on_the_row_that_breaks_it(changes: dict, rule: str) -> 
     expected = 100 * (outcome.rules - 1) / outcome.rules
     assert metadata["success_percent"] == pytest.approx(expected, abs=0.1)
     assert "| export.csv |" in metadata["failing_rows"]
+
+
+def profile_of(tmp_path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """The delivery profile of `frame`'s values, stored as a loaded, unvalidated file."""
+    with open_warehouse(tmp_path / f"{uuid.uuid4().hex}.duckdb") as con:
+        con.execute(
+            "insert into files values "
+            "('abc', 'export.csv', 1, 'export', now(), now(), 'loaded', null, 3, null)"
+        )
+        con.register("frame", frame)
+        con.execute(
+            "insert into kpi_observations select 'q', site, period_start, grain, kpi, value, "
+            '\'eur\', file_sha256, sheet, "row", "column", now() from frame'
+        )
+        return execute_sql(con, "select_delivery_profile").df()
+
+
+def holds(tmp_path: Path, frame: pd.DataFrame) -> bool:
+    rules = delivery_rules(CONFIG, {"hours_worked", "service_level_pct", "revenue_eur"}, TODAY)
+    return profile_holds(profile_of(tmp_path, frame), rules, TODAY)
+
+
+def test_a_good_deliverys_profile_holds(tmp_path: Path) -> None:
+    profile = profile_of(tmp_path, observations())
+    # a row per file and site (2), file and period (2), file and KPI (3), and the repeats
+    assert len(profile) == 8
+    kpis = profile.dropna(subset=["kpi"]).set_index("kpi")
+    assert kpis.loc["hours_worked", ["min_value", "max_value"]].tolist() == [1200.0, 1200.0]
+    assert profile["repeats"].dropna().tolist() == [0]
+    assert holds(tmp_path, observations())
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"site": "Paris"},
+        {"grain": "week", "period_start": dt.date(2026, 1, 5)},
+        {"period_start": dt.date(2026, 1, 15)},
+        {"period_start": dt.date(2027, 1, 1)},
+        {"value": -5.0},
+        {"value": 12000.0},
+        {"kpi": "service_level_pct", "value": 120.0, "period_start": dt.date(2026, 3, 1)},
+        {"kpi": "revenue_eur", "value": 0.0},
+    ],
+)
+def test_a_broken_rule_breaks_the_profile(tmp_path: Path, changes: dict) -> None:
+    assert not holds(tmp_path, observations(**changes))
+
+
+def test_a_repeated_value_breaks_the_profile(tmp_path: Path) -> None:
+    frame = pd.concat([observations(), observations().head(1)], ignore_index=True)
+    assert profile_of(tmp_path, frame)["repeats"].dropna().tolist() == [1]
+    assert not holds(tmp_path, frame)
+
+
+def test_a_value_at_its_bound_holds_both_ways(tmp_path: Path) -> None:
+    assert holds(tmp_path, observations(value=10000.0))  # hours_worked at the client's max
+    assert not holds(tmp_path, observations(kpi="revenue_eur", value=0.0))  # revenue > 0
 
 
 def testcombined_codes_are_equal_exactly_for_equal_rows() -> None:
@@ -253,3 +321,23 @@ def test_completeness_names_what_a_site_usually_sends_and_did_not(tmp_path: Path
     assert [tuple(row) for row in missing.astype(str).values.tolist()] == [
         ("Lyon", "2026-09-01", "hours_worked")
     ]
+
+
+def test_no_new_delivery_checks_nothing_and_imports_no_great_expectations(
+    tmp_path: Path,
+) -> None:
+    # In a process of its own: the test session has imported Great Expectations already.
+    code = f"""
+import datetime as dt, sys
+from pathlib import Path
+from tests.test_quality import CONFIG, TODAY
+from pipelines.quality.deliveries import check_deliveries
+from pipelines.warehouse import open_warehouse
+from pipelines.workspace import Workspace
+workspace = Workspace(Path({str(tmp_path)!r}))
+with open_warehouse(workspace.warehouse("q")) as con:
+    result = check_deliveries(workspace, "q", CONFIG, con, TODAY, dt.datetime(2026, 11, 26))
+print(result.outcome.success, result.files, "great_expectations" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[-2] == "True [] False"

@@ -134,43 +134,23 @@ def delivery_rules(config: ClientConfig, kpis: set[str], today: dt.date) -> list
 
 
 def validate(frame: pd.DataFrame, rules: list[Rule]) -> Outcome:
-    """Run the rules on a frame with Great Expectations (an ephemeral context, no progress
-    bars) and say which failed, on which rows. Nothing to check imports nothing: a night
-    without new deliveries does not pay Great Expectations' import (about 2 s)."""
+    """Run the rules on a frame of values with Great Expectations and say which failed, on
+    which rows. Nothing to check imports nothing: a night without new deliveries does not pay
+    Great Expectations' import (about 2 s)."""
     outcome = Outcome(rules=len(rules))
     if frame.empty or not rules:
         return outcome
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas("cap")
-        .add_dataframe_asset("deliveries")
-        .add_batch_definition_whole_dataframe("all")
-    )
     data, checked = _with_bounds(frame, rules)
-    suite = gx.ExpectationSuite(name="cap")
-    for rule in checked:
-        suite.add_expectation(getattr(gx.expectations, rule.kind)(**rule.kwargs))
-    suite = context.suites.add(suite)
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="cap", data=batch, suite=suite)
-    )
-    result = definition.run(
-        batch_parameters={"dataframe": data}, result_format={"result_format": "BOOLEAN_ONLY"}
-    )
-    if not result.success:
-        # Which rows broke a rule, asked only when one did: on a million values that pass, the
-        # row lists cost a fifth of the validation.
-        result = definition.run(
-            batch_parameters={"dataframe": data}, result_format={"result_format": "COMPLETE"}
-        )
+    expectations = [(rule.kind, rule.kwargs) for rule in checked]
+    results = _run_suite(data, expectations, "BOOLEAN_ONLY")
+    if all(result.success for result in results):
+        return outcome
+    # Which rows broke a rule, asked only when one did: on a million values that pass, the row
+    # lists cost a fifth of the validation.
+    results = _run_suite(data, expectations, "COMPLETE")
     shown = [c for c in [*PLACE_COLUMNS, *KEY_COLUMNS] if c in data.columns]
     failing: dict[str, list[int]] = {}
-    for rule, expectation in zip(checked, result.results, strict=True):
+    for rule, expectation in zip(checked, results, strict=True):
         if not expectation.success:
             indexes = expectation.result.get("unexpected_index_list") or []
             failing.setdefault(rule.name, []).extend(i for i in indexes if isinstance(i, int))
@@ -184,6 +164,61 @@ def validate(frame: pd.DataFrame, rules: list[Rule]) -> Outcome:
         if not rows.empty:
             outcome.failures.append(Failure(rule, rows))
     return outcome
+
+
+def profile_holds(profile: pd.DataFrame, rules: list[Rule], today: dt.date) -> bool:
+    """True when every rule holds on a delivery profile (`select_delivery_profile.sql`: the
+    distinct sites, periods and KPIs of each file, each KPI's lowest and highest value, the
+    file's repeats), checked by Great Expectations. A rule holds on the profile exactly when it
+    holds on every value, so a delivery whose profile holds needs no look at its values."""
+    if profile["file_sha256"].isna().all() or not rules:
+        return True  # no delivery: Great Expectations is not even imported
+    data = prepare_profile(profile, today)
+    data, checked = _with_bounds(data, rules)
+    expectations = []
+    for rule in checked:
+        if rule.kind == "ExpectColumnValuesToBeUnique":
+            expectations.append(
+                ("ExpectColumnValuesToBeBetween", {"column": "repeats", "max_value": 0})
+            )
+        elif rule.kind == "ExpectColumnPairValuesAToBeGreaterThanB":
+            # The lowest value against the low bound, the high bound against the highest.
+            kwargs = dict(rule.kwargs)
+            kwargs["column_A"] = {"value": "min_value"}.get(kwargs["column_A"], kwargs["column_A"])
+            kwargs["column_B"] = {"value": "max_value"}.get(kwargs["column_B"], kwargs["column_B"])
+            expectations.append((rule.kind, kwargs))
+        else:
+            expectations.append((rule.kind, rule.kwargs))
+    return all(result.success for result in _run_suite(data, expectations, "BOOLEAN_ONLY"))
+
+
+def _run_suite(
+    data: pd.DataFrame, expectations: list[tuple[str, dict[str, object]]], result_format: str
+) -> list:
+    """The results of Great Expectations' expectations (class name, arguments) on `data`, in
+    order: an ephemeral context, no progress bars, Great Expectations imported here."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (
+        context.data_sources.add_pandas("cap")
+        .add_dataframe_asset("deliveries")
+        .add_batch_definition_whole_dataframe("all")
+    )
+    suite = gx.ExpectationSuite(name="cap")
+    for kind, kwargs in expectations:
+        suite.add_expectation(getattr(gx.expectations, kind)(**kwargs))
+    suite = context.suites.add(suite)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="cap", data=batch, suite=suite)
+    )
+    result = definition.run(
+        batch_parameters={"dataframe": data}, result_format={"result_format": result_format}
+    )
+    return list(result.results)
 
 
 def _with_bounds(frame: pd.DataFrame, rules: list[Rule]) -> tuple[pd.DataFrame, list[Rule]]:
@@ -205,9 +240,9 @@ def _with_bounds(frame: pd.DataFrame, rules: list[Rule]) -> tuple[pd.DataFrame, 
         high = entry.get("max_value")
         lows.append(low)
         highs.append(np.inf if high is None else float(high))
-    codes = kpis.cat.codes.to_numpy()
-    data["kpi_min_value"] = np.asarray(lows)[codes]
-    data["kpi_max_value"] = np.asarray(highs)[codes]
+    codes = kpis.cat.codes.to_numpy()  # -1 (no KPI: a profile's other rows) takes NaN
+    data["kpi_min_value"] = np.asarray([*lows, np.nan])[codes]
+    data["kpi_max_value"] = np.asarray([*highs, np.nan])[codes]
     for low, high in (("value", "kpi_min_value"), ("kpi_max_value", "value")):
         checked.append(
             Rule(
@@ -241,6 +276,26 @@ def prepare(frame: pd.DataFrame, today: dt.date) -> pd.DataFrame:
         data["grain"].eq("week") & is_monday
     )
     data[DELIVERY_KEY] = combined_codes(data, ["file_sha256", "site", "period_start", "kpi"])
+    return data
+
+
+def prepare_profile(profile: pd.DataFrame, today: dt.date) -> pd.DataFrame:
+    """A delivery profile as the rules expect it: the date tests of its period rows, missing
+    (not false) on its other rows, which Great Expectations then leaves aside."""
+    data = profile.copy()
+    for column in ("site", "grain", "kpi", "file_sha256"):
+        data[column] = data[column].astype("category")
+    periods = pd.to_datetime(data["period_start"])
+    has_period = periods.notna()
+    aligned = (data["grain"].eq("month") & periods.dt.day.eq(1)) | (
+        data["grain"].eq("week") & periods.dt.dayofweek.eq(0)
+    )
+    for column, test in (
+        (f"period_on_or_before_{today:%Y%m%d}", periods <= pd.Timestamp(today)),
+        ("period_is_aligned", aligned),
+    ):
+        data[column] = pd.array(test.astype(bool), dtype="boolean")
+        data.loc[~has_period, column] = pd.NA
     return data
 
 
