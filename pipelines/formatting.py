@@ -32,6 +32,27 @@ UNIT_LABELS = {
     "eur_per_unit": ("€ / unité", "€ / unit"),
 }
 
+UNIT_SHORT = {
+    "eur": ("€", "€"),
+    "hours": ("h", "h"),
+    "fte": ("ETP", "FTE"),
+    "units": ("unités", "units"),
+    "parcels": ("colis", "parcels"),
+    "pct": ("%", "%"),
+    "people": ("pers.", "people"),
+    "units_per_hour": ("unités/h", "units/h"),
+    "parcels_per_hour": ("colis/h", "parcels/h"),
+    "eur_per_fte": ("€/ETP", "€/FTE"),
+    "hours_per_fte": ("h/ETP", "h/FTE"),
+    "eur_per_parcel": ("€/colis", "€/parcel"),
+    "eur_per_unit": ("€/unité", "€/unit"),
+    "ratio": ("", ""),
+}
+"""A unit as it follows a number in a table cell or beside a line (`0,56 unités/h`)."""
+
+POINTS = "pts"
+"""A change of a percentage, in points (`+3,0 pts`), in both languages."""
+
 WEEK_PREFIX = {"fr": "S", "en": "W"}
 
 
@@ -113,6 +134,54 @@ def unit_label(unit: str, language: str) -> str:
     if labels is None:
         return unit
     return labels[0] if _checked(language) == "fr" else labels[1]
+
+
+def unit_short(unit: str, language: str) -> str:
+    """The unit after a number (`eur_per_fte` -> `€/ETP`); an unknown code as is."""
+    labels = UNIT_SHORT.get(unit)
+    if labels is None:
+        return unit
+    return labels[0] if _checked(language) == "fr" else labels[1]
+
+
+def level_decimals(value: float) -> int:
+    """Decimals of a level: 2 under 10, 1 under 100, none above (`0,56`, `10,9`, `34 283`)."""
+    magnitude = abs(value)
+    return 0 if magnitude >= 100 else 2 if magnitude < 10 else 1
+
+
+def level(value: float, unit: str, language: str, decimals: int | None = None) -> str:
+    """A KPI's level with its unit, as the key table and the charts write it: `0,56 unités/h`,
+    `10,9 %`, `34 283 €/ETP` (fr); `0.56 units/h`, `10.9%`, `€34,283/FTE` (en). Decimals by
+    `level_decimals` unless given."""
+    if decimals is None:
+        decimals = level_decimals(value)
+    if unit == "pct":
+        return percent(value, language, decimals)
+    text = number(value, language, decimals)
+    return _with_unit(text, unit, language)
+
+
+def signed_level(value: float, unit: str, language: str, decimals: int | None = None) -> str:
+    """A change in a KPI's unit, signed: `+3,0 pts` for a percentage (points, one decimal
+    unless given), `+1 234 €`, `+0,05 unités/h` (decimals by `level_decimals`); no sign on a
+    value that rounds to zero."""
+    if unit == "pct":
+        return signed_number(value, language, POINTS, 1 if decimals is None else decimals)
+    if decimals is None:
+        decimals = level_decimals(value)
+    return _with_unit(signed_number(value, language, decimals=decimals), unit, language)
+
+
+def _with_unit(text: str, unit: str, language: str) -> str:
+    """`text` followed by the unit (U+00A0 between them); money in English as `€34,283/FTE`."""
+    suffix = unit_short(unit, language)
+    if not suffix:
+        return text
+    if language == "en" and suffix.startswith("€"):
+        sign = text[0] if text[:1] in "+-" else ""
+        return f"{sign}€{text[len(sign) :]}{suffix[1:]}"
+    return f"{text}\u00a0{suffix}"
 
 
 def _formatted(value: float, pattern: str, language: str) -> str:

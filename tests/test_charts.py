@@ -28,15 +28,18 @@ CHANGE_FR = "+12,0 % (IC 95 % : +9,1 % à +14,8 %)"
 
 
 def ratio_series(grain: str = "month", seed: int = 1) -> pd.Series:
-    """A productivity ratio near 0.6 that steps up at go-live, one period missing."""
+    """A productivity ratio near 0.6 that drifts up slowly, dips every August, steps up at
+    go-live, with noise and two periods missing."""
     rng = np.random.default_rng(seed)
     if grain == "month":
         index = pd.date_range("2023-01-01", "2025-06-01", freq="MS")
     else:
         index = pd.date_range("2023-07-03", "2025-06-30", freq="W-MON")
     step = np.where(index >= GO_LIVE, 0.07, 0.0)
-    values = pd.Series(0.6 + step + rng.normal(0, 0.012, len(index)), index=index)
-    values.iloc[5] = np.nan
+    drift = 0.0008 * (index - index[0]).days / 30.4
+    season = np.where(index.month == 8, -0.05, 0.0)
+    values = pd.Series(0.6 + drift + season + step + rng.normal(0, 0.012, len(index)), index=index)
+    values.iloc[[5, len(index) - 4]] = np.nan
     return values
 
 
@@ -50,6 +53,8 @@ def timeline(
     values = ratio_series(grain)
     before = float(values[values.index < GO_LIVE].mean())
     after = float(values[values.index >= after_start].mean())
+    # The model's level without the transformation: +12.0 % [+9.1, +14.8] adds up to it.
+    expected = after / 1.12
     return charts.kpi_timeline(
         values,
         title="Productivité (unités par heure) — total client",
@@ -60,9 +65,15 @@ def timeline(
         after_start=after_start,
         before_mean=before,
         after_mean=after,
-        band=(after - 0.015, after + 0.015),
         change_text=CHANGE_FR if language == "fr" else "+12.0% (95% CI: +9.1% to +14.8%)",
         target=target,
+        counterfactual=expected,
+        counterfactual_band=(after / 1.148, after / 1.091),
+        level_labels={
+            "before_mean": formatting.number(before, language, 2),
+            "after_mean": formatting.number(after, language, 2),
+            "counterfactual": formatting.number(expected, language, 2),
+        },
     )
 
 
@@ -72,7 +83,9 @@ def site_rows() -> pd.DataFrame:
             "site": ["Lyon", "Marseille", "Saint-Étienne-du-Rouvray (entrepôt nord)", "Nantes"],
             "before": [0.55, 0.61, 0.58, 0.62],
             "after": [0.63, 0.60, 0.66, 0.64],
-            "change_pct": [14.5, -1.6, 13.8, 3.2],
+            "counterfactual": [0.55, 0.61, 0.58, 0.62],
+            "change": [14.5, -1.6, 13.8, 3.2],
+            "basis": ["relative"] * 4,
             "verdict": ["improved", "worsened", "improved", "no_significant_change"],
         }
     )
@@ -124,6 +137,7 @@ SUMMARY = pd.DataFrame(
             "insufficient_data",
         ],
         "basis": ["relative", "absolute", "relative", "relative", "relative", "relative"],
+        "unit": ["units_per_hour", "pct", "eur_per_unit", "hours_per_fte", "fte", "pct"],
     }
 )
 
@@ -175,8 +189,10 @@ def site_panels(
             index=index,
         )
         values.iloc[7 + 5 * number] = np.nan
+        values.iloc[-3 - number] = np.nan
         before = float(values[values.index < go_live].mean())
         after = float(values[values.index >= after_start].mean())
+        expected = after - step
         panels.append(
             {
                 "site": site,
@@ -185,7 +201,13 @@ def site_panels(
                 "after_start": after_start,
                 "before_mean": before,
                 "after_mean": after,
-                "band": (after - 0.012, after + 0.012),
+                "counterfactual": expected,
+                "counterfactual_band": (expected - 0.012, expected + 0.012),
+                "level_labels": {
+                    "before_mean": formatting.number(before, language, 2),
+                    "after_mean": formatting.number(after, language, 2),
+                    "counterfactual": formatting.number(expected, language, 2),
+                },
                 "change_text": SITE_CHANGES[language][number],
                 "target": target,
             }
@@ -286,10 +308,13 @@ def test_timeline_levels_and_band_span_their_sides() -> None:
     fig = timeline()
     (before,) = by_gid(fig, "before_mean")
     (after,) = by_gid(fig, "after_mean")
-    (band,) = by_gid(fig, "band")
+    (expected,) = by_gid(fig, "counterfactual")
+    (band,) = by_gid(fig, "counterfactual_band")
     assert max(before.get_xdata()) < mdates.date2num(GO_LIVE)
     assert min(after.get_xdata()) == pytest.approx(mdates.date2num(AFTER_START))
-    assert band.get_x() == pytest.approx(mdates.date2num(AFTER_START))
+    assert list(expected.get_xdata()) == list(after.get_xdata())
+    corners = band.get_paths()[0].vertices
+    assert corners[:, 0].min() == pytest.approx(mdates.date2num(AFTER_START))
 
 
 def test_french_timeline_uses_french_formatting() -> None:
@@ -398,11 +423,11 @@ def test_site_timelines_share_the_y_scale_and_one_legend() -> None:
     assert len(fig.legends) == 1
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == [
-        "Moyenne avant",
+        "Moyenne avant (observée)",
         "Mise en place",
         "Montée en charge",
-        "Moyenne après",
-        "IC 95 %",
+        "Moyenne après (observée)",
+        "Sans la transformation (modèle, 95\u00a0%)",
         "Objectif",
     ]
     # y tick labels on the left column only, the unit once
@@ -418,7 +443,9 @@ def test_site_timelines_boxes_clear_the_values() -> None:
     for ax, panel in zip(fig.axes, site_panels(), strict=True):
         (note,) = [text for text in ax.texts if text.get_gid() == "change_text"]
         box = note.get_bbox_patch().get_window_extent()
-        highest = max(panel["values"].max(), panel["band"][1], panel["target"] or 0.0)
+        highest = max(
+            panel["values"].max(), panel["counterfactual_band"][1], panel["target"] or 0.0
+        )
         top = ax.transData.transform((0, highest))[1]
         assert box.y0 > top
         assert box.x1 < ax.get_window_extent().x1

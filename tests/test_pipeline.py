@@ -3,6 +3,7 @@
 import contextlib
 import datetime as dt
 import io
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -356,11 +357,21 @@ def test_the_english_report_and_its_email_body(demo_home: Path, first_run: tuple
     body = (folder / "email.txt").read_text(encoding="utf-8")
     assert body.startswith("Hello,")
     assert "Billable hours per FTE: +8.2% (95% CI: +6.9% to +9.5%)" in body
-    # The key table says that its change is the method's estimate, not after minus before.
-    assert "Before and after: observed means. Change: estimated by" in body
-    assert "Before and after: observed means." in html
+    # The key table adds up: the change is the observed after level against the level
+    # without the transformation, both in the table, with their units.
+    assert "Before and after: observed means on each side of go-live." in body
+    assert "Without the transformation: the level the method expected" in html
     french = (report_folder(demo_home, "menuiseries-rhone") / "email.txt").read_text("utf-8")
-    assert "- Productivité (unités par heure)\u00a0: 0,56 -> 0,63, +11,7\u00a0%" in french
+    line = re.search(
+        r"- Productivité \(unités par heure\)\u00a0: avant ([\d,]+)\u00a0unités/h, "
+        r"après ([\d,]+)\u00a0unités/h, sans la transformation ([\d,]+)\u00a0unités/h\u00a0; "
+        r"([+-][\d,]+)\u00a0% \(IC 95\u00a0%\u00a0: ",
+        french,
+    )
+    assert line is not None, french
+    _before, after, expected, change = (float(g.replace(",", ".")) for g in line.groups())
+    # levels to 2 decimals: 0.005 on each side of a ratio near 0.6 is up to 1.7 points
+    assert 100 * (after / expected - 1) == pytest.approx(change, abs=2.0)
     preview = (folder / "report.html").read_text(encoding="utf-8")
     assert 'src="charts/summary.png"' in preview
 

@@ -1,10 +1,12 @@
 """The report's charts, as matplotlib Figures: pure functions of their data, no I/O.
 
 Four kinds, each readable on a phone at 800 px wide: a KPI's timeline around go-live with its
-before/after levels and 95 % band, the sites compared (dumbbell), the transformed sites against
-the control sites (indexed to 100), and the executive summary (every KPI's change with its
+observed before and after levels and, where the method models one, the level without the
+transformation and its 95 % band; the sites compared (dumbbell); the transformed sites against
+the control sites (indexed to 100); and the executive summary (every KPI's change with its
 interval). Titles come from the caller in the client's language; the functions add only a few
-fixed words (legend, go-live label), in French or English.
+fixed words (legend, go-live label), in French or English, from `reports/strings.yaml`
+(`chart_words`). Every value axis names its unit; every change says % or pts.
 
 x positions are matplotlib date numbers computed here (`matplotlib.dates.date2num`), so no unit
 converter, pandas' or matplotlib's, is involved and the figures carry no global state.
@@ -13,8 +15,8 @@ converter, pandas' or matplotlib's, is involved and the figures carry no global 
 import logging
 import math
 import textwrap
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import matplotlib as mpl
 import matplotlib.dates as mdates
@@ -27,7 +29,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import Patch
 from matplotlib.path import Path
 from matplotlib.text import Text
 from matplotlib.ticker import (
@@ -41,57 +43,9 @@ from matplotlib.transforms import Transform, blended_transform_factory, offset_c
 
 from pipelines import formatting
 from pipelines.report import style
+from pipelines.report.content import strings
 
 logger = logging.getLogger(__name__)
-
-WORDS = {
-    "fr": {
-        "go_live": "Mise en place",
-        "target": "Objectif",
-        "before_mean": "Moyenne avant",
-        "after_mean": "Moyenne après",
-        "band": "IC 95 %",
-        "ramp_up": "Montée en charge",
-        "before": "Avant",
-        "after_improved": "Après, amélioration",
-        "after_worsened": "Après, dégradation",
-        "after_no_significant_change": "Après, pas d'évolution significative",
-        "treated": "Sites transformés",
-        "controls": "Sites témoins",
-        "index": "Indice 100 = moyenne des 12 périodes avant la mise en place",
-        "insufficient": "données insuffisantes",
-        "improved": "Amélioration significative",
-        "worsened": "Dégradation significative",
-        "no_significant_change": "Pas d'évolution significative",
-        "points": "pts",
-        "change_axis": "Évolution après la mise en place",
-        "mixed_units": "en %, en points pour les taux",
-        "points_axis": "en points",
-    },
-    "en": {
-        "go_live": "Go-live",
-        "target": "Target",
-        "before_mean": "Before average",
-        "after_mean": "After average",
-        "band": "95% CI",
-        "ramp_up": "Ramp-up",
-        "before": "Before",
-        "after_improved": "After, improved",
-        "after_worsened": "After, worsened",
-        "after_no_significant_change": "After, no significant change",
-        "treated": "Transformed sites",
-        "controls": "Control sites",
-        "index": "Index 100 = mean of the 12 periods before go-live",
-        "insufficient": "insufficient data",
-        "improved": "Significant improvement",
-        "worsened": "Significant deterioration",
-        "no_significant_change": "No significant change",
-        "points": "pts",
-        "change_axis": "Change after go-live",
-        "mixed_units": "%, points for rates",
-        "points_axis": "points",
-    },
-}
 
 VERDICT_ORDER = ("improved", "worsened", "no_significant_change")
 INSUFFICIENT = "insufficient_data"
@@ -154,6 +108,9 @@ GO_LIVE_MARKER = Path(
     [Path.MOVETO, Path.LINETO, Path.MOVETO, Path.LINETO],
 )
 """Two dashes on a vertical: the go-live line as a legend handle."""
+SITE_GO_LIVE_MARKER = Path([(0.0, 0.0), (0.0, 1.0)], [Path.MOVETO, Path.LINETO])
+"""A tick standing on the period axis: one site's go-live in a staggered roll-out."""
+SITE_GO_LIVE_SIZE = 16.0
 
 
 def kpi_timeline(
@@ -167,17 +124,31 @@ def kpi_timeline(
     after_start: pd.Timestamp,
     before_mean: float | None,
     after_mean: float | None,
-    band: tuple[float, float] | None,
     change_text: str,
     target: float | None = None,
+    before_start: pd.Timestamp | None = None,
+    before_end: pd.Timestamp | None = None,
+    counterfactual: float | None = None,
+    counterfactual_band: tuple[float, float] | None = None,
+    counterfactual_series: pd.DataFrame | None = None,
+    level_labels: Mapping[str, str] | None = None,
+    site_go_lives: Sequence[pd.Timestamp] = (),
 ) -> Figure:
-    """A KPI's values around go-live: the series, its before and after levels, the 95 % band
-    of the after level, the ramp-up shaded, the go-live line, the target, and `change_text`
-    in a box at the top-left.
+    """A KPI's values around go-live: the series, its observed before and after levels, the
+    model's level without the transformation and its 95 % band (when given), the ramp-up
+    shaded, the go-live line (or, for a staggered roll-out, the roll-out shaded and each
+    site's go-live marked), the target, and `change_text` in a box at the top-left.
 
     `values` is indexed by period start; NaN is a missing period, drawn as a gap. The before
-    level spans the periods before `go_live`; the after level and its band (`band`, low and
-    high in the KPI's unit) span the periods from `after_start` on. Raises ValueError when
+    level spans the periods from `before_start` (default: the first) to before `before_end`
+    (default: `go_live`); the after level spans the periods from `after_start` on. The level
+    without the transformation is drawn per period when `counterfactual_series` (indexed by
+    period start, columns expected, low, high) has rows, else as the flat `counterfactual`
+    with `counterfactual_band` (low, high) over the after periods. `level_labels` maps
+    before_mean, after_mean and counterfactual to the text written beside each level (the key
+    table's numbers). `site_go_lives` with two or more dates makes a staggered roll-out: the
+    span from the first to the last is shaded and named, each date marked on the period
+    axis, and the ramp-up runs from the last one to `after_start`. Raises ValueError when
     `values` is empty.
     """
     words = _words(language)
@@ -185,15 +156,23 @@ def kpi_timeline(
     with style.chart_style():
         fig, ax = style.new_figure()
         style.set_title(fig, title)
-        timeline = _Timeline(
-            series,
-            pd.Timestamp(go_live),
-            pd.Timestamp(after_start),
-            before_mean,
-            after_mean,
-            band,
-            change_text,
-            target,
+        timeline = _Timeline.of_panel(
+            {
+                "values": series,
+                "go_live": go_live,
+                "after_start": after_start,
+                "before_mean": before_mean,
+                "after_mean": after_mean,
+                "change_text": change_text,
+                "target": target,
+                "before_start": before_start,
+                "before_end": before_end,
+                "counterfactual": counterfactual,
+                "counterfactual_band": counterfactual_band,
+                "counterfactual_series": counterfactual_series,
+                "level_labels": level_labels,
+                "site_go_lives": site_go_lives,
+            }
         )
         handles = _draw_timeline(ax, timeline, words=words, grain=grain, go_live_label=True)
         ax.set_ylim(*_value_limits(timeline.extremes(), headroom=HEADROOM))
@@ -211,8 +190,10 @@ def site_timelines(
     columns (one for a single site), each drawn as `kpi_timeline` draws a timeline.
 
     Each panel is a dict with keys site (the panel's title), values, go_live, after_start,
-    before_mean, after_mean, band, change_text and target, as `kpi_timeline`'s arguments of
-    those names; before_mean, after_mean, band and target may be None. The panels share both
+    before_mean, after_mean, change_text and target, and optionally before_start,
+    before_end, counterfactual, counterfactual_band, counterfactual_series, level_labels and
+    site_go_lives, as `kpi_timeline`'s arguments of those names; before_mean, after_mean,
+    target and the counterfactual may be None. The panels share both
     axes, the same KPI on the same scale over the same periods, so that levels and go-live
     dates compare at a glance: values are labelled left of each row, periods under each
     column, the unit once. One legend serves every panel; it names the go-live line, which
@@ -275,7 +256,11 @@ def site_timelines(
             parse_math=False,
         )
         handles = [slots.get("before_mean"), _go_live_handle(words["go_live"])]
-        handles += [slots.get(slot) for slot in ("ramp_up", "after_mean", "band", "target")]
+        handles += [
+            slots.get(slot)
+            for slot in ("roll_out", "site_go_live", "ramp_up", "after_mean", "counterfactual")
+        ]
+        handles.append(slots.get("target"))
         style.add_legend(fig, [handle for handle in handles if handle is not None])
         margins = _panel_margins(fig, grid, titles, columns, unit_text)
         ax_height, ax_width = _place_panels(fig, grid, columns, margins, unit_text)
@@ -289,11 +274,15 @@ def site_timelines(
 def site_comparison(
     rows: pd.DataFrame, *, title: str, unit: str, language: str, direction: str
 ) -> Figure:
-    """A dumbbell per site, from the before level (hollow grey dot) to the after level (dot
-    coloured by verdict), best effect on top, the change in percent written on the right.
+    """A dumbbell per site, from the observed before level (hollow grey dot) to the observed
+    after level (dot coloured by verdict), the model's level without the transformation as a
+    grey bar where there is one, best effect on top, the change written on the right.
 
-    `rows` has columns site, before, after, change_pct, verdict; `direction` is
-    "higher_is_better" or "lower_is_better" and decides which change is best.
+    `rows` has columns site, before, after, change, basis and verdict, and optionally
+    counterfactual (the after side's level without the transformation, in the KPI's unit).
+    `change` is in percent when `basis` is "relative", else in the KPI's unit (points for a
+    rate, `unit` "pct"). `direction` is "higher_is_better" or "lower_is_better" and decides
+    which change is best.
     """
     words = _words(language)
     table = rank_sites(rows, direction)
@@ -301,18 +290,16 @@ def site_comparison(
         fig, ax = style.new_figure(height_in=_rows_height(len(table)))
         style.set_title(fig, title)
         y = _row_positions(len(table))
-        _dumbbells(ax, y, table)
+        counterfactual = _dumbbells(ax, y, table)
         for position, row in zip(y, table.to_dict("records"), strict=True):
-            if _finite(row["change_pct"]) and row["verdict"] != INSUFFICIENT:
-                _row_note(
-                    ax,
-                    position,
-                    formatting.percent(float(row["change_pct"]), language, signed=True),
-                )
+            if _finite(row["change"]) and row["verdict"] != INSUFFICIENT:
+                _row_note(ax, position, change_label(row, unit, language))
             else:
                 _row_note(ax, position, words["insufficient"], muted=True)
         _category_axis(ax, y, table["site"].astype(str).tolist())
         levels = [*pd.to_numeric(table["before"]), *pd.to_numeric(table["after"])]
+        if "counterfactual" in table:
+            levels += list(pd.to_numeric(table["counterfactual"]))
         ax.set_xlim(*_value_limits(levels, headroom=0.0, margin=0.08))
         _value_axis(ax.xaxis, _unit_renderer(unit, language), ticks=7)
         ax.set_xlabel(formatting.unit_label(unit, language))
@@ -322,8 +309,19 @@ def site_comparison(
             _dot_handle(style.BEFORE, words["before"], hollow=True),
             *(_dot_handle(style.VERDICT_COLOURS[v], words[f"after_{v}"]) for v in verdicts),
         ]
+        if counterfactual:
+            handles.append(_bar_handle(words["counterfactual_dot"]))
         _finish(fig, handles)
     return fig
+
+
+def change_label(row: Mapping[str, object], unit: str, language: str) -> str:
+    """A change as the charts write it: `+12,0 %` when `row["basis"]` is relative, else in
+    the KPI's unit: `+3,0 pts` for a rate, `+1 234 €`, `+0,05 unités/h`."""
+    value = float(row["change"])
+    if row.get("basis") == "relative":
+        return formatting.percent(value, language, signed=True)
+    return formatting.signed_level(value, unit, language)
 
 
 def treated_vs_controls(
@@ -334,9 +332,12 @@ def treated_vs_controls(
     language: str,
     grain: str,
     go_live: pd.Timestamp,
+    site_go_lives: Sequence[pd.Timestamp] = (),
 ) -> Figure:
     """The transformed sites and the control sites on one scale: each series divided by its
-    mean over the (up to) 12 periods before go-live, times 100.
+    mean over the (up to) 12 periods before go-live, times 100. With `site_go_lives` on two
+    or more dates (a staggered roll-out), the roll-out is shaded and named and each site's
+    go-live marked, instead of one go-live line.
 
     Raises ValueError when a series has no positive mean before go-live to index on.
     """
@@ -375,11 +376,22 @@ def treated_vs_controls(
             )
             handles.append(_line_handle(colour, label, width=2.0))
         ax.axhline(100.0, color="#BDBDBD", linewidth=1.0, zorder=1)
-        _go_live_line(ax, go_live, words["go_live"])
+        go_lives = sorted({pd.Timestamp(day) for day in site_go_lives})
+        if len(go_lives) > 1:
+            first, last = go_lives[0], go_lives[-1]
+            handles.append(
+                _shade(ax, first, last, style.ROLL_OUT, words["roll_out"], gid="roll_out")
+            )
+            handles.append(_site_go_lives(ax, go_lives, words["site_go_live"]))
+            middle = (_date_number(first) + _date_number(last)) / 2
+            _above_plot(ax, middle, words["roll_out"], gid="roll_out_label")
+        else:
+            _go_live_line(ax, go_live, words["go_live"])
         _corner_note(ax, words["index"], gid="index_note", emphasis=False)
         extremes = [100.0, *(value for series, *_ in indexed for value in series)]
         ax.set_ylim(*_value_limits(extremes, headroom=HEADROOM))
         _value_axis(ax.yaxis, lambda value, decimals: formatting.number(value, language, decimals))
+        ax.set_ylabel(words["index_axis"])
         _period_axis(ax, index, grain, language)
         _finish(fig, handles)
     return fig
@@ -390,10 +402,11 @@ def executive_summary(rows: pd.DataFrame, *, title: str, language: str) -> Figur
     an error bar, coloured by verdict; the change written at the right of the row.
 
     `rows` has columns label, change, ci_low, ci_high, verdict, basis ("relative": change in
-    percent; "absolute": in the KPI's unit, points for a rate) and optionally unit. Rows keep
-    their order, first on top; an insufficient_data row shows the words instead of a dot.
-    Both bases share the axis (a relative change in % and a rate's change in points are of a
-    like size); each row's text gives its unit.
+    percent; "absolute": in the KPI's unit, points for a rate) and unit (the KPI's; a row
+    without one is taken for a rate). Rows keep their order, first on top; an
+    insufficient_data row shows the words instead of a dot. Both bases share the axis (a
+    relative change in % and a rate's change in points are of a like size); the axis label
+    says which is which and each row's text gives its unit.
     """
     words = _words(language)
     records = rows.reset_index(drop=True).to_dict("records")
@@ -431,7 +444,7 @@ def rank_sites(rows: pd.DataFrame, direction: str) -> pd.DataFrame:
     if direction not in ("higher_is_better", "lower_is_better"):
         raise ValueError(f"unknown direction {direction!r}")
     sign = 1.0 if direction == "higher_is_better" else -1.0
-    effect = sign * pd.to_numeric(rows["change_pct"], errors="coerce")
+    effect = sign * pd.to_numeric(rows["change"], errors="coerce")
     order = effect.sort_values(ascending=False, na_position="last", kind="stable").index
     return rows.loc[order].reset_index(drop=True)
 
@@ -479,6 +492,8 @@ def _common_decimals(values: Sequence[float]) -> int:
 
 
 def _unit_renderer(unit: str, language: str) -> Callable[[float, int], str]:
+    """Value tick labels: `12 %` for a rate, plain numbers otherwise (the axis label says
+    the unit)."""
     if unit == "pct":
         return lambda value, decimals: formatting.percent(value, language, decimals)
     return lambda value, decimals: formatting.number(value, language, decimals)
@@ -491,8 +506,9 @@ def _change_renderer(relative: bool, language: str) -> Callable[[float, int], st
 
 
 def _words(language: str) -> dict[str, str]:
+    """The charts' fixed words in `language` (`chart_words` of `reports/strings.yaml`)."""
     formatting.locale_of(language)
-    return WORDS[language]
+    return strings(language)["chart_words"]
 
 
 def _period_series(values: pd.Series) -> pd.Series:
@@ -539,13 +555,20 @@ class _Timeline:
     after_start: pd.Timestamp
     before_mean: float | None
     after_mean: float | None
-    band: tuple[float, float] | None
     change_text: str
     target: float | None
+    before_start: pd.Timestamp | None = None
+    before_end: pd.Timestamp | None = None
+    counterfactual: float | None = None
+    counterfactual_band: tuple[float, float] | None = None
+    counterfactual_series: pd.DataFrame | None = None
+    level_labels: Mapping[str, str] = field(default_factory=dict)
+    site_go_lives: tuple[pd.Timestamp, ...] = ()
 
     @classmethod
-    def of_panel(cls, panel: dict[str, object]) -> "_Timeline":
-        """A panel of `site_timelines`; a missing number (None, NaN) as None."""
+    def of_panel(cls, panel: Mapping[str, object]) -> "_Timeline":
+        """A panel of `site_timelines` (or `kpi_timeline`'s arguments); a missing number
+        (None, NaN) as None."""
         values = panel["values"]
         if not isinstance(values, pd.Series):
             raise TypeError(f"a panel's values are a pandas Series, not {type(values).__name__}")
@@ -555,14 +578,29 @@ class _Timeline:
             pd.Timestamp(panel["after_start"]),
             _optional_number(panel.get("before_mean")),
             _optional_number(panel.get("after_mean")),
-            _optional_band(panel.get("band")),
             str(panel["change_text"]),
             _optional_number(panel.get("target")),
+            _optional_stamp(panel.get("before_start")),
+            _optional_stamp(panel.get("before_end")),
+            _optional_number(panel.get("counterfactual")),
+            _optional_band(panel.get("counterfactual_band")),
+            _counterfactual_frame(panel.get("counterfactual_series")),
+            dict(panel.get("level_labels") or {}),
+            tuple(sorted({pd.Timestamp(day) for day in panel.get("site_go_lives") or ()})),
         )
+
+    @property
+    def staggered(self) -> bool:
+        """Whether the sites went live on several dates (a client total's roll-out)."""
+        return len(self.site_go_lives) > 1
 
     def extremes(self) -> list[object]:
         """The values the y limits must hold."""
-        levels = [self.before_mean, self.after_mean, self.target, *(self.band or ())]
+        levels = [self.before_mean, self.after_mean, self.target, self.counterfactual]
+        levels += list(self.counterfactual_band or ())
+        if self.counterfactual_series is not None:
+            for column in ("expected", "low", "high"):
+                levels += list(self.counterfactual_series[column].to_numpy())
         return [*self.series.to_numpy(), *levels]
 
 
@@ -576,30 +614,210 @@ def _draw_timeline(
     markersize: float | None = None,
 ) -> dict[str, Artist | None]:
     """A timeline's artists on `ax` (see `kpi_timeline`); its legend handles by kind, None
-    for what is not drawn. The go-live line is labelled above the plot when `go_live_label`;
-    markers are sized for the number of periods unless `markersize` is given."""
+    for what is not drawn. The go-live line (or the roll-out) is labelled above the plot when
+    `go_live_label`; markers are sized for the number of periods unless `markersize` is given."""
     series, go_live, after_start = timeline.series, timeline.go_live, timeline.after_start
     x = _date_numbers(series.index)
     if markersize is None:
         markersize = _marker_size(len(x))
     _draw_series(ax, x, series.to_numpy(), style.SERIES, markersize=markersize)
     pad = _half_period(grain)
-    before = _span(x[series.index < go_live], pad)
+    before_end = timeline.before_end or go_live
+    on_before = series.index < before_end
+    if timeline.before_start is not None:
+        on_before &= series.index >= timeline.before_start
+    before = _span(x[on_before], pad)
     after = _span(x[series.index >= after_start], pad)
-    handles = {
+    handles: dict[str, Artist | None] = {
         "before_mean": _level(
             ax, before, timeline.before_mean, style.BEFORE, words["before_mean"], "before_mean"
-        ),
-        "ramp_up": _ramp_up(ax, go_live, after_start, words["ramp_up"]),
-        "after_mean": _level(
-            ax, after, timeline.after_mean, style.AFTER, words["after_mean"], "after_mean"
-        ),
-        "band": _band(ax, after, timeline.band, words["band"]),
-        "target": _target_line(ax, timeline.target, words["target"]),
+        )
     }
-    _go_live_line(ax, go_live, words["go_live"] if go_live_label else None)
+    if timeline.staggered:
+        first, last = timeline.site_go_lives[0], timeline.site_go_lives[-1]
+        handles["roll_out"] = _shade(
+            ax, first, last, style.ROLL_OUT, words["roll_out"], gid="roll_out"
+        )
+        handles["site_go_live"] = _site_go_lives(ax, timeline.site_go_lives, words["site_go_live"])
+        handles["ramp_up"] = _shade(
+            ax, max(last, go_live), after_start, style.RAMP_UP, words["ramp_up"], gid="ramp_up"
+        )
+        if go_live_label:
+            _above_plot(
+                ax,
+                (_date_number(first) + _date_number(last)) / 2,
+                words["roll_out"],
+                gid="roll_out_label",
+            )
+    else:
+        handles["ramp_up"] = _shade(
+            ax, go_live, after_start, style.RAMP_UP, words["ramp_up"], gid="ramp_up"
+        )
+        _go_live_line(ax, go_live, words["go_live"] if go_live_label else None)
+    handles["after_mean"] = _level(
+        ax, after, timeline.after_mean, style.AFTER, words["after_mean"], "after_mean"
+    )
+    handles["counterfactual"] = _counterfactual(ax, after, timeline, words["counterfactual"])
+    handles["target"] = _target_line(ax, timeline.target, words["target"])
+    _level_labels(ax, timeline, before, after)
     _corner_note(ax, timeline.change_text, gid="change_text", emphasis=True)
     return handles
+
+
+def _counterfactual(
+    ax: Axes, span: tuple[float, float] | None, timeline: _Timeline, label: str
+) -> Patch | None:
+    """The model's level without the transformation, dashed, in its 95 % band: per period
+    when the timeline has them, else flat over the after periods; its legend handle."""
+    frame = timeline.counterfactual_series
+    if frame is not None:
+        x = _date_numbers(frame.index)
+        expected = frame["expected"].to_numpy(dtype=float)
+        low = frame["low"].to_numpy(dtype=float)
+        high = frame["high"].to_numpy(dtype=float)
+    elif timeline.counterfactual is not None and span is not None:
+        x = np.array(span, dtype=float)
+        expected = np.full(2, timeline.counterfactual)
+        band = timeline.counterfactual_band
+        low, high = (np.full(2, min(band)), np.full(2, max(band))) if band else (None, None)
+    else:
+        return None
+    if low is not None and high is not None:
+        ax.fill_between(
+            x,
+            low,
+            high,
+            facecolor=style.COUNTERFACTUAL,
+            alpha=BAND_ALPHA,
+            edgecolor="none",
+            zorder=2,
+            gid="counterfactual_band",
+        )
+    ax.plot(
+        x,
+        expected,
+        color=style.COUNTERFACTUAL,
+        linestyle=DASHES,
+        linewidth=2.2,
+        zorder=4,
+        gid="counterfactual",
+    )
+    return Patch(
+        facecolor=mpl.colors.to_rgba(style.COUNTERFACTUAL, BAND_ALPHA),
+        edgecolor=style.COUNTERFACTUAL,
+        linestyle=(0, (3, 2)),
+        linewidth=1.5,
+        label=label,
+    )
+
+
+def _level_labels(
+    ax: Axes,
+    timeline: _Timeline,
+    before: tuple[float, float] | None,
+    after: tuple[float, float] | None,
+) -> None:
+    """The key table's number beside each level, at the right end of its segment: above the
+    line, or under it for the lower of the after level and the level without the
+    transformation, so that the two never cover each other."""
+    labels = timeline.level_labels
+    if before is not None and timeline.before_mean is not None and labels.get("before_mean"):
+        _level_label(
+            ax,
+            before[1],
+            timeline.before_mean,
+            labels["before_mean"],
+            style.BEFORE,
+            above=True,
+            gid="before_mean_value",
+        )
+    if after is None:
+        return
+    counterfactual = timeline.counterfactual
+    counterfactual_x = after[1]
+    frame = timeline.counterfactual_series
+    if frame is not None and len(frame):
+        counterfactual_x = float(_date_numbers(frame.index)[-1])
+        counterfactual = float(frame["expected"].iloc[-1])
+    after_on_top = (
+        counterfactual is None
+        or timeline.after_mean is None
+        or timeline.after_mean >= counterfactual
+    )
+    if timeline.after_mean is not None and labels.get("after_mean"):
+        _level_label(
+            ax,
+            after[1],
+            timeline.after_mean,
+            labels["after_mean"],
+            style.AFTER,
+            above=after_on_top,
+            gid="after_mean_value",
+        )
+    if counterfactual is not None and labels.get("counterfactual"):
+        _level_label(
+            ax,
+            counterfactual_x,
+            counterfactual,
+            labels["counterfactual"],
+            style.COUNTERFACTUAL,
+            above=not after_on_top,
+            gid="counterfactual_value",
+        )
+
+
+def _level_label(
+    ax: Axes, x: float, y: float, text: str, colour: str, *, above: bool, gid: str
+) -> None:
+    ax.annotate(
+        text,
+        (x, y),
+        xytext=(0, 4 if above else -4),
+        textcoords="offset points",
+        ha="right",
+        va="bottom" if above else "top",
+        color=colour,
+        fontweight="bold",
+        zorder=7,
+        bbox={
+            "boxstyle": "square,pad=0.1",
+            "facecolor": "white",
+            "edgecolor": "none",
+            "alpha": 0.8,
+        },
+        annotation_clip=False,
+        gid=gid,
+    )
+
+
+def _site_go_lives(ax: Axes, go_lives: Sequence[pd.Timestamp], label: str) -> Line2D:
+    """Each site's go-live as a tick standing on the period axis; its legend handle."""
+    x = _date_numbers(pd.DatetimeIndex(go_lives))
+    ax.plot(
+        x,
+        np.zeros(len(x)),
+        transform=ax.get_xaxis_transform(),
+        linestyle="none",
+        marker=SITE_GO_LIVE_MARKER,
+        markersize=SITE_GO_LIVE_SIZE,
+        markeredgewidth=2.0,
+        markeredgecolor=style.TEXT,
+        markerfacecolor="none",
+        clip_on=False,
+        zorder=6,
+        gid="site_go_live",
+    )
+    return Line2D(
+        [],
+        [],
+        linestyle="none",
+        marker=SITE_GO_LIVE_MARKER,
+        markersize=SITE_GO_LIVE_SIZE,
+        markeredgewidth=2.0,
+        markeredgecolor=style.TEXT,
+        markerfacecolor="none",
+        label=label,
+    )
 
 
 def _panel_value_ticks(
@@ -855,6 +1073,24 @@ def _optional_number(value: object) -> float | None:
     return float(value) if _finite(value) else None
 
 
+def _optional_stamp(value: object) -> pd.Timestamp | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value)
+
+
+def _counterfactual_frame(frame: object) -> pd.DataFrame | None:
+    """Per-period levels without the transformation (expected, low, high) on a sorted
+    DatetimeIndex; None when there are none."""
+    if frame is None:
+        return None
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"a counterfactual series is a DataFrame, not {type(frame).__name__}")
+    if frame.empty:
+        return None
+    table = frame[["expected", "low", "high"]].astype(float)
+    table.index = pd.DatetimeIndex(pd.to_datetime(frame.index))
+    return table.sort_index()
+
+
 def _optional_band(band: object) -> tuple[float, float] | None:
     """A band's low and high, None when missing or not two finite numbers."""
     try:
@@ -926,43 +1162,21 @@ def _level(
     return _line_handle(colour, label)
 
 
-def _band(
-    ax: Axes, span: tuple[float, float] | None, band: tuple[float, float] | None, label: str
+def _shade(
+    ax: Axes, start: pd.Timestamp, end: pd.Timestamp, colour: str, label: str, *, gid: str
 ) -> Patch | None:
-    """The after level's 95 % interval, a translucent rectangle over the after periods."""
-    if band is None or span is None:
-        return None
-    low, high = sorted(band)
-    ax.add_patch(
-        Rectangle(
-            (span[0], low),
-            span[1] - span[0],
-            high - low,
-            facecolor=style.AFTER,
-            alpha=BAND_ALPHA,
-            edgecolor="none",
-            zorder=2,
-            gid="band",
-        )
-    )
-    return Patch(facecolor=style.AFTER, alpha=BAND_ALPHA, label=label)
-
-
-def _ramp_up(
-    ax: Axes, go_live: pd.Timestamp, after_start: pd.Timestamp, label: str
-) -> Patch | None:
-    """The ramp-up periods shaded, from go-live to the first period of the after side."""
-    if after_start <= go_live:
+    """The periods from `start` to `end` shaded (the ramp-up, the roll-out); none when empty."""
+    if end <= start:
         return None
     ax.axvspan(
-        _date_number(go_live),
-        _date_number(after_start),
-        facecolor=style.RAMP_UP,
+        _date_number(start),
+        _date_number(end),
+        facecolor=colour,
         edgecolor="none",
         zorder=0,
-        gid="ramp_up",
+        gid=gid,
     )
-    return Patch(facecolor=style.RAMP_UP, label=label)
+    return Patch(facecolor=colour, label=label)
 
 
 def _target_line(ax: Axes, target: float | None, label: str) -> Line2D | None:
@@ -983,9 +1197,13 @@ def _go_live_line(ax: Axes, go_live: pd.Timestamp, label: str | None) -> None:
         zorder=5,
         gid="go_live",
     )
-    if label is None:
-        return
-    # Above the plot, where neither the data nor the top-left note can be.
+    if label is not None:
+        _above_plot(ax, x, label, gid="go_live_label")
+
+
+def _above_plot(ax: Axes, x: float, label: str, *, gid: str) -> None:
+    """`label` centred on `x`, above the plot, where neither the data nor the top-left note
+    can be."""
     ax.text(
         x,
         1.015,
@@ -995,7 +1213,7 @@ def _go_live_line(ax: Axes, go_live: pd.Timestamp, label: str | None) -> None:
         va="bottom",
         color=style.TEXT,
         clip_on=False,
-        gid="go_live_label",
+        gid=gid,
     )
 
 
@@ -1176,9 +1394,10 @@ def _insufficient_note(ax: Axes, y: float, text: str) -> None:
     )
 
 
-def _dumbbells(ax: Axes, y: np.ndarray, table: pd.DataFrame) -> None:
-    """One bar per row from before to after, a hollow dot at before, a dot by verdict at after:
-    one artist per kind (and per verdict), not per row."""
+def _dumbbells(ax: Axes, y: np.ndarray, table: pd.DataFrame) -> bool:
+    """One bar per row from before to after, a hollow dot at before, a dot by verdict at after,
+    a grey bar at the level without the transformation: one artist per kind (and per
+    verdict), not per row. Whether any row has a level without the transformation."""
     before = pd.to_numeric(table["before"], errors="coerce").to_numpy(float)
     after = pd.to_numeric(table["after"], errors="coerce").to_numpy(float)
     ax.hlines(y, before, after, color="#CFCFCF", linewidth=3.0, zorder=2)
@@ -1207,6 +1426,38 @@ def _dumbbells(ax: Axes, y: np.ndarray, table: pd.DataFrame) -> None:
             zorder=4,
             gid=f"after:{verdict}",
         )
+    if "counterfactual" not in table:
+        return False
+    counterfactual = pd.to_numeric(table["counterfactual"], errors="coerce").to_numpy(float)
+    shown = np.isfinite(counterfactual)
+    if not shown.any():
+        return False
+    ax.plot(
+        counterfactual[shown],
+        y[shown],
+        linestyle="none",
+        marker="|",
+        markersize=18,
+        markeredgewidth=3.0,
+        color=style.COUNTERFACTUAL,
+        zorder=3.5,
+        gid="counterfactual",
+    )
+    return True
+
+
+def _bar_handle(label: str) -> Line2D:
+    """The level without the transformation in the dumbbell's legend."""
+    return Line2D(
+        [],
+        [],
+        linestyle="none",
+        marker="|",
+        markersize=14,
+        markeredgewidth=3.0,
+        color=style.COUNTERFACTUAL,
+        label=label,
+    )
 
 
 def _change_dots(ax: Axes, y: np.ndarray, records: list[dict], usable: list[bool]) -> None:
@@ -1233,27 +1484,29 @@ def _change_dots(ax: Axes, y: np.ndarray, records: list[dict], usable: list[bool
 
 
 def _summary_change(row: dict, language: str) -> str:
-    value = float(row["change"])
-    if row["basis"] == "relative":
-        return formatting.percent(value, language, signed=True)
-    return formatting.signed_number(value, language, _absolute_suffix(row.get("unit"), language))
-
-
-def _absolute_suffix(unit: object, language: str) -> str:
-    """Points for a rate (the default: only rates change on the absolute basis), € for money."""
-    if not isinstance(unit, str) or unit == "pct":
-        return WORDS[language]["points"]
-    if unit == "eur" or unit.startswith("eur_"):
-        return "€"
-    return ""
+    unit = row.get("unit")
+    return change_label(row, unit if isinstance(unit, str) else "pct", language)
 
 
 def _change_axis_label(records: list[dict], words: dict[str, str]) -> str:
-    """The summary's x label, saying the unit when some changes are in points."""
-    bases = {row["basis"] for row in records}
-    if "absolute" not in bases:
-        return words["change_axis"]
-    unit = words["points_axis"] if bases == {"absolute"} else words["mixed_units"]
+    """The summary's x label with its unit: %, points, or both (points for the rates)."""
+    kinds = set()
+    for row in records:
+        unit = row.get("unit")
+        if row["basis"] == "relative":
+            kinds.add("percent")
+        elif not isinstance(unit, str) or unit == "pct":
+            kinds.add("points")
+        else:
+            kinds.add("unit")
+    if "unit" in kinds:
+        unit = words["unit_mixed"]
+    elif kinds == {"points"}:
+        unit = words["points_axis"]
+    elif "points" in kinds:
+        unit = words["mixed_units"]
+    else:
+        unit = words["percent_axis"]
     return f"{words['change_axis']} ({unit})"
 
 

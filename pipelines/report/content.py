@@ -5,7 +5,7 @@ Everything in it comes from the data (no clock): the same warehouse gives the sa
 """
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
 
@@ -22,6 +22,8 @@ from pipelines.sql import execute_sql
 
 REPORTS_DIR = Path(__file__).resolve().parent.parent.parent / "reports"
 COVERAGE_PERIODS = 12
+COUNTERFACTUAL_COLUMNS = ["site", "kpi", "method", "period_start", "expected", "low", "high"]
+"""Columns of `impact_counterfactual`: per period, the level without the transformation."""
 
 
 @cache
@@ -60,6 +62,12 @@ class ReportContent:
     files: pd.DataFrame
     coverage: pd.DataFrame
     lateness: tuple[dt.date | None, int, int]
+    counterfactual: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=COUNTERFACTUAL_COLUMNS)
+    )
+    """Rows of `impact_counterfactual` for the preferred results (empty without the table):
+    per after-side (and ramp-up) period, the model's level without the transformation
+    (expected) and its 95 % band (low, high), in the KPI's unit."""
 
     @property
     def language(self) -> str:
@@ -97,6 +105,17 @@ class ReportContent:
         0.2 s apiece."""
         groups = self.series.groupby(["site", "kpi"], sort=False, observed=True).indices
         return {(str(site), str(kpi)): rows for (site, kpi), rows in groups.items()}
+
+    def counterfactual_series(self, site: str, kpi: str, method: str) -> pd.DataFrame | None:
+        """A result's per-period level without the transformation (columns expected, low,
+        high, indexed by period start), or None when the warehouse has none for it."""
+        table = self.counterfactual
+        rows = table[(table["site"] == site) & (table["kpi"] == kpi) & (table["method"] == method)]
+        if rows.empty:
+            return None
+        frame = rows[["expected", "low", "high"]].astype(float)
+        frame.index = pd.DatetimeIndex(pd.to_datetime(rows["period_start"]))
+        return frame.sort_index()
 
     def values(self, site: str, kpi: str) -> pd.Series:
         """A site's (or total's) series of a KPI, indexed by period start."""
@@ -141,7 +160,19 @@ def gather(
         files=execute_sql(con, "select_report_files").df(),
         coverage=coverage,
         lateness=lateness(con, config, today),
+        counterfactual=read_counterfactual(con),
     )
+
+
+def read_counterfactual(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The per-period levels without the transformation of the preferred results
+    (`impact_counterfactual`), empty when the warehouse has no such table yet."""
+    ((count,),) = execute_sql(
+        con, "count_tables_named", {"name": "impact_counterfactual"}
+    ).fetchall()
+    if not count:
+        return pd.DataFrame(columns=COUNTERFACTUAL_COLUMNS)
+    return execute_sql(con, "select_report_counterfactual").df()[COUNTERFACTUAL_COLUMNS]
 
 
 def key_results(impact: pd.DataFrame, config: ClientConfig) -> list[KeyResult]:

@@ -12,8 +12,8 @@ import pandas as pd
 from pipelines import formatting
 from pipelines.report import style
 from pipelines.report.content import REPORTS_DIR, ReportContent, say, strings
-from pipelines.report.figures import RenderedChart, change_text
-from pipelines.report.pdf import level_text, summary_paragraphs
+from pipelines.report.figures import RenderedChart, key_table
+from pipelines.report.pdf import summary_paragraphs
 
 VERDICT_COLOURS = {
     "improved": style.IMPROVED,
@@ -71,22 +71,29 @@ def email_body(content: ReportContent, charts: list[RenderedChart]) -> EmailBody
 
 
 def _table(content: ReportContent) -> list[dict[str, str]]:
+    """The key table's rows for the templates: every cell with its unit, the verdict's colour,
+    and the plain-text line that says the same."""
     language = content.language
     rows = []
-    for key in content.key_results:
-        row = key.total
-        if row is None:
-            continue
-        rows.append(
-            {
-                "label": key.kpi.label_fr if language == "fr" else key.kpi.label_en,
-                "before": level_text(row.get("mean_before"), language),
-                "after": level_text(row.get("mean_after"), language),
-                "change": change_text(row, language),
-                "verdict": say(language, f"verdict_{row['verdict']}"),
-                "colour": VERDICT_COLOURS[str(row["verdict"])],
-            }
-        )
+    for row in key_table(content):
+        cells = {
+            "label": row.label,
+            "before": row.before,
+            "after": row.after,
+            "counterfactual": row.counterfactual,
+            "change": row.change,
+            "interval": row.interval,
+            "method": row.method,
+            "verdict": row.verdict,
+        }
+        interval = say(language, "col_interval")
+        separator = "\u00a0: " if language == "fr" else ": "
+        change = f"{row.change} ({interval}{separator}{row.interval})"
+        if row.interval == "–":
+            change = row.change
+        method = row.method.lower() if language == "fr" else row.method
+        line = say(language, "email_table_line", **{**cells, "change": change, "method": method})
+        rows.append({**cells, "colour": VERDICT_COLOURS[row.verdict_code], "line": line})
     return rows
 
 

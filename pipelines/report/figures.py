@@ -2,7 +2,7 @@
 a safe file name, and kept as a figure for the PDF's vector pages."""
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from pipelines import formatting
 from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL
 from pipelines.report import charts, style
-from pipelines.report.content import KeyResult, ReportContent, say
+from pipelines.report.content import KeyResult, ReportContent, say, strings
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +20,9 @@ EMAIL_KPIS = 2
 """How many key KPIs have their client-total chart in the email body, after the summary."""
 SITE_SERIES_SHOWN = 12
 """At most this many site panels in a KPI's small multiples (the best and the weakest half)."""
+INSUFFICIENT = "insufficient_data"
+WEEKS_PER_MONTH = 52 / 12
+"""How the impact analysis counts `baseline_months` in weeks."""
 SITES_COMPARED = 20
 """At most this many sites in a KPI's before/after comparison (the best and the weakest half).
 A client with 100 depots gets readable charts, drawn in seconds, not 100 rows and panels."""
@@ -66,24 +69,202 @@ def render_charts(content: ReportContent, folder: Path) -> list[RenderedChart]:
     return rendered
 
 
-def change_text(row: dict[str, object], language: str) -> str:
-    """`+12,0 % (IC 95 % : +9,1 % à +14,8 %)`: a result's change and interval."""
-    if row["verdict"] == "insufficient_data" or _missing(row.get("ci_low")):
-        return say(language, "verdict_insufficient_data")
+ADJUSTING_METHODS_EXCLUDED = frozenset({"before_after"})
+"""Methods that compare the observed means as they are: every other method adjusts (for
+seasons, a trend, control sites) and has a level without the transformation of its own."""
+
+
+def adjusts(row: Mapping[str, object]) -> bool:
+    """Whether the result's method adjusts for seasons, drift or controls (not the naive
+    before/after), so that its level without the transformation is the model's."""
+    return str(row.get("method")) not in ADJUSTING_METHODS_EXCLUDED
+
+
+def counterfactual_after(row: Mapping[str, object]) -> float | None:
+    """The after side's level without the transformation, in the KPI's unit: the row's
+    `counterfactual_after` when the statistics wrote one, else what makes the change add up
+    with the observed after mean: mean_after / (1 + rel_change_pct / 100) on the relative
+    basis, mean_after - abs_change on the absolute one. None without a change."""
+    given = row.get("counterfactual_after")
+    if not _missing(given):
+        return float(given)
+    after = row.get("mean_after")
+    if _missing(after) or row.get("verdict") == INSUFFICIENT:
+        return None
+    if row.get("basis") == "relative":
+        change = row.get("rel_change_pct")
+        if _missing(change) or float(change) <= -100:
+            return None
+        return float(after) / (1 + float(change) / 100)
+    change = row.get("abs_change")
+    return None if _missing(change) else float(after) - float(change)
+
+
+def counterfactual_band(row: Mapping[str, object]) -> tuple[float, float] | None:
+    """The 95 % band (low, high) of `counterfactual_after`, from the change's interval:
+    mean_after / (1 + ci / 100) on the relative basis, mean_after - ci on the absolute one."""
+    after, low, high = row.get("mean_after"), row.get("ci_low"), row.get("ci_high")
+    if any(_missing(value) for value in (after, low, high)) or row.get("verdict") == INSUFFICIENT:
+        return None
+    after, low, high = float(after), float(low), float(high)
+    if row.get("basis") == "relative":
+        if min(low, high) <= -100:
+            return None
+        return after / (1 + high / 100), after / (1 + low / 100)
+    return after - high, after - low
+
+
+@dataclass(frozen=True)
+class Change:
+    """A result's change as the report shows it, with its 95 % interval: in percent
+    (`basis` relative) or in the KPI's unit (absolute), always in points for a rate."""
+
+    value: float
+    low: float
+    high: float
+    basis: str
+
+
+def displayed_change(row: Mapping[str, object]) -> Change | None:
+    """The change and interval the report shows for a result, None without one. A KPI in
+    percent (`unit` pct: margins, service level) is shown in points, never as a relative
+    percentage: a relative result of such a KPI is converted with its level without the
+    transformation (after - after / (1 + change / 100))."""
+    if row.get("verdict") == INSUFFICIENT or _missing(row.get("ci_low")):
+        return None
     low, high = float(row["ci_low"]), float(row["ci_high"])
-    if row["basis"] == "relative":
-        change = float(row["rel_change_pct"])
-        parts = [formatting.percent(v, language, signed=True) for v in (change, low, high)]
-    else:
-        suffix = (
-            "pts" if row["unit"] == "pct" else formatting.unit_label(str(row["unit"]), language)
+    if row.get("basis") != "relative":
+        return (
+            None
+            if _missing(row.get("abs_change"))
+            else Change(float(row["abs_change"]), low, high, "absolute")
         )
-        change = float(row["abs_change"])
-        parts = [formatting.signed_number(v, language, suffix) for v in (change, low, high)]
+    if _missing(row.get("rel_change_pct")):
+        return None
+    if row.get("unit") != "pct":
+        return Change(float(row["rel_change_pct"]), low, high, "relative")
+    after, expected, band = (
+        row.get("mean_after"),
+        counterfactual_after(row),
+        counterfactual_band(row),
+    )
+    if _missing(after) or expected is None or band is None:
+        return None
+    after = float(after)
+    return Change(after - expected, after - band[1], after - band[0], "absolute")
+
+
+def change_cell(row: Mapping[str, object], language: str) -> str:
+    """The change alone, as the key table writes it: `+12,0 %`, `+3,0 pts`; the words
+    « Données insuffisantes » without one."""
+    change = displayed_change(row)
+    if change is None:
+        return say(language, "verdict_insufficient_data")
+    return _change_number(change.value, change.basis, str(row.get("unit")), language)
+
+
+def interval_cell(row: Mapping[str, object], language: str) -> str:
+    """The change's 95 % interval, `+9,1 % à +14,8 %`; `–` without one."""
+    change = displayed_change(row)
+    if change is None:
+        return "–"
+    unit = str(row.get("unit"))
+    low, high = (_change_number(v, change.basis, unit, language) for v in (change.low, change.high))
+    return say(language, "interval", low=low, high=high)
+
+
+def change_text(row: Mapping[str, object], language: str) -> str:
+    """`+12,0 % (IC 95 % : +9,1 % à +14,8 %)`: a result's change and interval (points for a
+    rate: `+3,0 pts (IC 95 % : +1,1 pts à +4,9 pts)`)."""
+    if displayed_change(row) is None:
+        return say(language, "verdict_insufficient_data")
     interval = say(language, "col_interval")
     separator = "\u00a0: " if language == "fr" else ": "
-    to = "à" if language == "fr" else "to"
-    return f"{parts[0]} ({interval}{separator}{parts[1]} {to} {parts[2]})"
+    return f"{change_cell(row, language)} ({interval}{separator}{interval_cell(row, language)})"
+
+
+def _change_number(value: float, basis: str, unit: str, language: str) -> str:
+    if basis == "relative":
+        return formatting.percent(value, language, signed=True)
+    return formatting.signed_level(value, unit, language)
+
+
+def level_decimals(row: Mapping[str, object]) -> int:
+    """The decimals of a result's levels, the same for all of them so that they subtract
+    cleanly: one for a rate (its change is in points to one decimal), else by the largest
+    level (`formatting.level_decimals`)."""
+    if row.get("unit") == "pct":
+        return 1
+    levels = [row.get("mean_before"), row.get("mean_after"), counterfactual_after(row)]
+    finite = [abs(float(v)) for v in levels if not _missing(v)]
+    return formatting.level_decimals(max(finite)) if finite else 0
+
+
+def level_cell(value: object, unit: str, language: str, decimals: int | None = None) -> str:
+    """A level as the key table writes it, with its unit (`0,56 unités/h`, `10,9 %`,
+    `34 283 €/ETP`); `–` when missing."""
+    if _missing(value):
+        return "–"
+    return formatting.level(float(value), unit, language, decimals)
+
+
+def level_number(value: float, unit: str, language: str, decimals: int | None = None) -> str:
+    """A level's number as the key table writes it, without the unit the chart's axis
+    already names (`0,56`; `10,9 %` for a rate)."""
+    if decimals is None:
+        decimals = formatting.level_decimals(value)
+    if unit == "pct":
+        return formatting.percent(value, language, decimals)
+    return formatting.number(value, language, decimals)
+
+
+def method_label(method: object, language: str) -> str:
+    """A method's name in words (`Corrigé de la saisonnalité`); an unknown code as is."""
+    key = f"method_{method}"
+    return say(language, key) if key in strings(language) else str(method)
+
+
+@dataclass(frozen=True)
+class KeyTableRow:
+    """One KPI of the key table, every cell formatted with its unit: the observed levels,
+    the level without the transformation, the change (after against that level), its
+    interval, the method and the verdict."""
+
+    label: str
+    before: str
+    after: str
+    counterfactual: str
+    change: str
+    interval: str
+    method: str
+    verdict: str
+    verdict_code: str
+
+
+def key_table(content: ReportContent) -> list[KeyTableRow]:
+    """The key table of the client total, as the PDF and the email show it: a reader can
+    redo the sum, after against « without the transformation » gives the change."""
+    language = content.language
+    rows = []
+    for key in content.key_results:
+        row = key.total
+        if row is None:
+            continue
+        unit, decimals = key.kpi.unit, level_decimals(row)
+        rows.append(
+            KeyTableRow(
+                label=key.kpi.label_fr if language == "fr" else key.kpi.label_en,
+                before=level_cell(row.get("mean_before"), unit, language, decimals),
+                after=level_cell(row.get("mean_after"), unit, language, decimals),
+                counterfactual=level_cell(counterfactual_after(row), unit, language, decimals),
+                change=change_cell(row, language),
+                interval=interval_cell(row, language),
+                method=method_label(row.get("method"), language),
+                verdict=say(language, f"verdict_{row['verdict']}"),
+                verdict_code=str(row["verdict"]),
+            )
+        )
+    return rows
 
 
 def chart_plan(content: ReportContent) -> Iterator[PlannedChart]:
@@ -136,7 +317,7 @@ def _sites_shown(
     effects = pd.DataFrame(
         {
             "position": range(len(key.sites)),
-            "change_pct": [_effect(row) for row in key.sites],
+            "change": [_effect(row) for row in key.sites],
         }
     )
     ranked = charts.rank_sites(effects, key.kpi.direction)["position"].tolist()
@@ -146,8 +327,12 @@ def _sites_shown(
     return [key.sites[position] for position in chosen], title
 
 
-def _effect(row: dict[str, object]) -> float:
-    """A site's estimated change: relative when the result is, else in the KPI's unit."""
+def _effect(row: Mapping[str, object]) -> float:
+    """A site's change as the report shows it (percent, or points for a rate); NaN without
+    one. Ranks the sites, so it needs no interval."""
+    change = displayed_change(row)
+    if change is not None:
+        return change.value
     column = "rel_change_pct" if row.get("basis") == "relative" else "abs_change"
     value = row.get(column)
     return float("nan") if _missing(value) else float(value)
@@ -156,19 +341,67 @@ def _effect(row: dict[str, object]) -> float:
 def _timeline_arguments(
     content: ReportContent, key: KeyResult, row: dict[str, object]
 ) -> dict[str, object]:
-    """A result row's timeline, as `charts.kpi_timeline` and a `site_timelines` panel take it."""
+    """A result row's timeline, as `charts.kpi_timeline` and a `site_timelines` panel take
+    it: the observed means, the model's level without the transformation (per period when
+    the warehouse has them) where the method adjusts, the numbers of the key table beside
+    them, and for a client total with a staggered roll-out each site's go-live."""
+    language, unit = content.language, key.kpi.unit
     before = None if _missing(row.get("mean_before")) else float(row["mean_before"])
-    after, band = _after_level(row, before)
+    after = None if _missing(row.get("mean_after")) else float(row["mean_after"])
+    site = str(row["site"])
+    go_live = pd.Timestamp(row["go_live"])
+    site_go_lives = _site_go_lives(content, key) if site == CLIENT_TOTAL else []
+    before_end = min([go_live, *site_go_lives])
+    labels, decimals = {}, level_decimals(row)
+    if before is not None:
+        labels["before_mean"] = level_number(before, unit, language, decimals)
+    if after is not None:
+        labels["after_mean"] = level_number(after, unit, language, decimals)
+    counterfactual, band, series = None, None, None
+    if adjusts(row):
+        counterfactual, band = counterfactual_after(row), counterfactual_band(row)
+        series = content.counterfactual_series(site, key.kpi.name, str(row["method"]))
+    if counterfactual is not None:
+        number = level_number(counterfactual, unit, language, decimals)
+        if series is not None:  # the line varies: its mean is the table's number
+            words = strings(language)["chart_words"]
+            number = str(words["counterfactual_average"]).format(value=number)
+        labels["counterfactual"] = number
     return {
-        "values": content.values(str(row["site"]), key.kpi.name),
-        "go_live": pd.Timestamp(row["go_live"]),
+        "values": content.values(site, key.kpi.name),
+        "go_live": go_live,
         "after_start": pd.Timestamp(row["after_start"]),
         "before_mean": before,
         "after_mean": after,
-        "band": band,
-        "change_text": change_text(row, content.language),
+        "change_text": change_text(row, language),
         "target": _target_level(row, before),
+        "before_start": _baseline_start(before_end, content),
+        "before_end": before_end,
+        "counterfactual": counterfactual,
+        "counterfactual_band": band,
+        "counterfactual_series": series if counterfactual is not None else None,
+        "level_labels": labels,
+        "site_go_lives": site_go_lives,
     }
+
+
+def _site_go_lives(content: ReportContent, key: KeyResult) -> list[pd.Timestamp]:
+    """Each transformed site's go-live (its result's, else its configuration's)."""
+    dates = {pd.Timestamp(row["go_live"]) for row in key.sites if not _missing(row.get("go_live"))}
+    if not dates:
+        for site in content.config.sites:
+            go_live = content.config.go_live_of(site.name)
+            if go_live is not None:
+                dates.add(pd.Timestamp(go_live))
+    return sorted(dates)
+
+
+def _baseline_start(before_end: pd.Timestamp, content: ReportContent) -> pd.Timestamp:
+    """The first period the before mean may hold: `baseline_months` before its end."""
+    months = content.config.impact.baseline_months
+    if content.grain == "week":
+        return before_end - pd.Timedelta(weeks=round(months * WEEKS_PER_MONTH))
+    return before_end - pd.DateOffset(months=months)
 
 
 def _timeline(
@@ -200,21 +433,6 @@ def _site_series(
     return draw
 
 
-def _after_level(
-    row: dict[str, object], before: float | None
-) -> tuple[float | None, tuple[float, float] | None]:
-    """The after level the result implies (before level plus the estimated change) and its
-    95 % band: for the seasonal and control methods it differs from the raw after mean, which
-    mixes in seasons and trends the method took out."""
-    if before is None or row["verdict"] == "insufficient_data" or _missing(row.get("ci_low")):
-        return (None if _missing(row.get("mean_after")) else float(row["mean_after"])), None
-    low, high = float(row["ci_low"]), float(row["ci_high"])
-    if row["basis"] == "relative":
-        change = float(row["rel_change_pct"])
-        return before * (1 + change / 100), (before * (1 + low / 100), before * (1 + high / 100))
-    return before + float(row["abs_change"]), (before + low, before + high)
-
-
 def _target_level(row: dict[str, object], before: float | None) -> float | None:
     target = row.get("target_change_pct")
     if before is None or _missing(target) or row["site"] != CLIENT_TOTAL:
@@ -223,6 +441,7 @@ def _target_level(row: dict[str, object], before: float | None) -> float | None:
 
 
 def _controls(content: ReportContent, key: KeyResult, title: str) -> Callable[[], Figure]:
+    go_lives = _site_go_lives(content, key)
     go_live = pd.Timestamp(key.total["go_live"]) if key.total else pd.Timestamp.min
     return lambda: charts.treated_vs_controls(
         content.values(CLIENT_TOTAL, key.kpi.name),
@@ -230,25 +449,30 @@ def _controls(content: ReportContent, key: KeyResult, title: str) -> Callable[[]
         title=title,
         language=content.language,
         grain=content.grain,
-        go_live=go_live,
+        # The index base ends where the roll-out begins.
+        go_live=min([go_live, *go_lives]),
+        site_go_lives=go_lives,
     )
 
 
 def _sites(
     content: ReportContent, key: KeyResult, sites: list[dict[str, object]], title: str
 ) -> Callable[[], Figure]:
-    rows = pd.DataFrame(
-        [
+    records = []
+    for row in sites:
+        change = displayed_change(row)
+        records.append(
             {
                 "site": row["site"],
                 "before": row["mean_before"],
-                "after": _after_level(row, row["mean_before"])[0],
-                "change_pct": row["rel_change_pct"],
+                "after": row["mean_after"],
+                "counterfactual": counterfactual_after(row) if adjusts(row) else None,
+                "change": _effect(row),
+                "basis": change.basis if change else row.get("basis"),
                 "verdict": row["verdict"],
             }
-            for row in sites
-        ]
-    )
+        )
+    rows = pd.DataFrame(records)
     return lambda: charts.site_comparison(
         rows,
         title=title,
@@ -259,24 +483,27 @@ def _sites(
 
 
 def _summary_rows(content: ReportContent) -> pd.DataFrame:
+    """Each key KPI's client-total change as the key table shows it (points for a rate)."""
     language = content.language
+    columns = ["label", "change", "ci_low", "ci_high", "verdict", "basis", "unit"]
     rows = []
     for key in content.key_results:
         if key.total is None:
             continue
         row = key.total
-        relative = row["basis"] == "relative"
+        change = displayed_change(row)
         rows.append(
             {
                 "label": key.kpi.label_fr if language == "fr" else key.kpi.label_en,
-                "change": row["rel_change_pct"] if relative else row["abs_change"],
-                "ci_low": row["ci_low"],
-                "ci_high": row["ci_high"],
+                "change": change.value if change else float("nan"),
+                "ci_low": change.low if change else float("nan"),
+                "ci_high": change.high if change else float("nan"),
                 "verdict": row["verdict"],
-                "basis": row["basis"],
+                "basis": change.basis if change else row["basis"],
+                "unit": key.kpi.unit,
             }
         )
-    return pd.DataFrame(rows, columns=["label", "change", "ci_low", "ci_high", "verdict", "basis"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _missing(value: object) -> bool:

@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from pipelines import formatting
 from pipelines.report import style
 from pipelines.report.content import ReportContent, say, strings
-from pipelines.report.figures import RenderedChart, change_text
+from pipelines.report.figures import RenderedChart, key_table
 
 WIDTH_IN, HEIGHT_IN = 8.0, 4.5
 LINE = 0.052
@@ -128,58 +128,52 @@ def _titled_page(title: str) -> Figure:
 TABLE_COLUMNS = (
     # (string key, x in page fractions: left edge, or right edge when right-aligned;
     #  wrap width in characters; right-aligned)
-    ("col_kpi", 0.06, 26, False),
-    ("col_before", 0.45, 12, True),
-    ("col_after", 0.55, 12, True),
-    ("col_change", 0.58, 20, False),
-    ("col_verdict", 0.82, 17, False),
+    ("col_before", 0.20, 14, True),
+    ("col_after", 0.365, 14, True),
+    ("col_counterfactual", 0.545, 15, True),
+    ("col_change", 0.67, 10, True),
+    ("col_interval", 0.70, 11, False),
+    ("col_method", 0.835, 14, False),
 )
+"""The numbers of a KPI, on the line under its name and verdict."""
+TABLE_FONT_SIZE = 10.5
+TABLE_LINE = 0.041
+"""Height of a line of the table, in fractions of the page height."""
 
 
 def _table_page(content: ReportContent) -> Figure:
-    """The key indicators of the client total: before, after, change with its interval,
-    verdict; drawn as text in columns, each cell wrapped to its width."""
+    """The key indicators of the client total: for each KPI, its name and verdict on a line,
+    then the observed levels before and after, the level without the transformation, the
+    change (after against that level) with its interval, and the method, each cell with its
+    unit and wrapped to its column."""
     language = content.language
     figure = _titled_page(say(language, "key_table_title"))
-    rows = [[say(language, key) for key, *_ in TABLE_COLUMNS]]
-    for key in content.key_results:
-        row = key.total
-        if row is not None:
-            rows.append(
-                [
-                    key.kpi.label_fr if language == "fr" else key.kpi.label_en,
-                    level_text(row.get("mean_before"), language),
-                    level_text(row.get("mean_after"), language),
-                    change_text(row, language),
-                    say(language, f"verdict_{row['verdict']}"),
-                ]
-            )
-    y = TOP + LINE
-    for number, cells in enumerate(rows):
-        wrapped = [
-            textwrap.wrap(c, width, break_long_words=False) or [""]
-            for c, (_, _, width, _) in zip(cells, TABLE_COLUMNS, strict=True)
-        ]
-        for lines, (_, x, _, right) in zip(wrapped, TABLE_COLUMNS, strict=True):
-            figure.text(x, y, "\n".join(lines), fontsize=11, va="top",
-                        ha="right" if right else "left", weight="bold" if number == 0 else "normal",
-                        linespacing=1.25)  # fmt: skip
-        y -= 0.045 * max(len(lines) for lines in wrapped) + 0.02
-        figure.add_artist(
-            Line2D([0.06, 0.96], [y + 0.012, y + 0.012], color="#DDDDDD", linewidth=0.8)
-        )
-    figure.text(0.06, y - 0.01, textwrap.fill(say(language, "table_note"), 100),
+    y = _table_line(figure, TOP + LINE, [say(language, key) for key, *_ in TABLE_COLUMNS], True)
+    for row in key_table(content):
+        figure.text(0.04, y, row.label, fontsize=TABLE_FONT_SIZE, weight="bold", va="top")
+        figure.text(0.97, y, row.verdict, fontsize=TABLE_FONT_SIZE, weight="bold", va="top",
+                    ha="right", color=style.VERDICT_TEXT[row.verdict_code])  # fmt: skip
+        cells = [row.before, row.after, row.counterfactual, row.change, row.interval, row.method]
+        y = _table_line(figure, y - TABLE_LINE, cells, False)
+    figure.text(0.04, y - 0.01, textwrap.fill(say(language, "table_note"), 115),
                 fontsize=9, color="#595959", va="top")  # fmt: skip
     return figure
 
 
-def level_text(value: object, language: str) -> str:
-    """A KPI's level for a table: 2 decimals under 10, 1 under 100, none above; `–` if none."""
-    if value is None or value != value:
-        return "–"
-    number = float(value)
-    decimals = 0 if abs(number) >= 100 else 2 if abs(number) < 10 else 1
-    return formatting.number(number, language, decimals)
+def _table_line(figure: Figure, y: float, cells: list[str], header: bool) -> float:
+    """One line of the table's columns at `y` (its top), each cell wrapped to its column, a
+    rule under it; the y of the next line."""
+    wrapped = [
+        textwrap.wrap(cell, width, break_long_words=False) or [""]
+        for cell, (_, _, width, _) in zip(cells, TABLE_COLUMNS, strict=True)
+    ]
+    for lines, (_, x, _, right) in zip(wrapped, TABLE_COLUMNS, strict=True):
+        figure.text(x, y, "\n".join(lines), fontsize=TABLE_FONT_SIZE, va="top",
+                    ha="right" if right else "left", weight="bold" if header else "normal",
+                    color=style.MUTED if header else style.TEXT, linespacing=1.25)  # fmt: skip
+    y -= TABLE_LINE * max(len(lines) for lines in wrapped) + 0.02
+    figure.add_artist(Line2D([0.04, 0.97], [y + 0.012, y + 0.012], color="#DDDDDD", linewidth=0.8))
+    return y
 
 
 def _quality_paragraphs(content: ReportContent) -> list[str]:

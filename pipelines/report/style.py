@@ -42,6 +42,19 @@ MUTED = "#595959"
 """Secondary text: axis labels, notes, the go-live label."""
 GRID = "#E3E3E3"
 RAMP_UP = "#EDEDED"
+ROLL_OUT = "#DDE9F3"
+"""The roll-out of a staggered transformation, from the first site's go-live to the last."""
+COUNTERFACTUAL = "#5F5F5F"
+"""The model's level without the transformation (dashed, in its grey 95 % band): the before
+side's colour, carried on over the after periods."""
+
+VERDICT_TEXT = {
+    "improved": "#007A5A",
+    "worsened": "#B34700",
+    "no_significant_change": "#555555",
+    "insufficient_data": "#555555",
+}
+"""A verdict written in words (tables): the verdict's colour, darkened to read as text."""
 
 VERDICT_COLOURS = {
     "improved": IMPROVED,
@@ -186,13 +199,17 @@ def set_title(fig: Figure, title: str) -> Text:
 
 
 def add_legend(fig: Figure, handles: Sequence[Artist]) -> Legend | None:
-    """The legend centred under the plot, on one row, or two when one would be too wide."""
+    """The legend centred under the plot, on one row, or on as few more as its widest row
+    needs to fit the figure's width (three at most)."""
     if not handles:
         return None
     with chart_style():
-        columns = len(handles)
-        if _legend_width(fig, handles) > fig.bbox.width - 2 * MARGIN_PX:
-            columns = math.ceil(columns / 2)
+        room = fig.bbox.width - 2 * MARGIN_PX
+        widths = [_legend_width(fig, [handle]) for handle in handles]
+        for rows in (1, 2, 3):
+            columns = math.ceil(len(handles) / rows)
+            if _row_width(fig, widths, rows) <= room:
+                break
         return fig.legend(
             handles=handles,
             loc="lower center",
@@ -204,6 +221,14 @@ def add_legend(fig: Figure, handles: Sequence[Artist]) -> Legend | None:
             columnspacing=LEGEND_SPACING,
             handletextpad=LEGEND_TEXT_PAD,
         )
+
+
+def _row_width(fig: Figure, widths: list[float], rows: int) -> float:
+    """The width in pixels of a legend of entries `widths` wide laid out on `rows` rows:
+    matplotlib fills its columns first, and a column is as wide as its widest entry."""
+    columns = [widths[start : start + rows] for start in range(0, len(widths), rows)]
+    em = FONT_SIZE * fig.dpi / 72
+    return sum(max(column) for column in columns) + (len(columns) - 1) * LEGEND_SPACING * em
 
 
 def _legend_width(fig: Figure, handles: Sequence[Artist]) -> float:
