@@ -30,7 +30,7 @@ export UV_COMPILE_BYTECODE := 1
 # Debian packages the test suite uses, installed by `make test` when missing.
 DEBIAN_PACKAGES := chromium
 
-.PHONY: help install system-deps demo run ui test bench lint format clean
+.PHONY: help install system-deps demo run ui test bench proof lint format clean
 
 help:
 	@echo "make demo   install, build the demo workspace ($(CAP_HOME)), run the whole pipeline"
@@ -38,6 +38,7 @@ help:
 	@echo "make ui     the Dagster UI on http://127.0.0.1:3000 over the same workspace"
 	@echo "make run    run the pipeline for every client of the workspace"
 	@echo "make bench  ingestion and report speed against their floors (benchmarks/*RESULTS.md)"
+	@echo "make proof  the calibration study: Cap's intervals on simulated clients (benchmarks/CALIBRATION.md)"
 	@echo "make lint   ruff check and format check"
 
 $(CURDIR)/.tools/bin/uv:
@@ -82,6 +83,13 @@ bench: install
 	$(VENV)/bin/python -m benchmarks.ingest $(BENCH_ARGS)
 	$(VENV)/bin/python -m benchmarks.reports
 	$(VENV)/bin/python -m benchmarks.portfolio $(PORTFOLIO_ARGS)
+
+# Cap's analysis on simulated clients whose true effects are known: coverage of the 95 % intervals,
+# errors against the naive before/after, false positives (benchmarks/CALIBRATION.md and
+# reports/calibration.json). Options through PROOF_ARGS (e.g. "--series-per-family 50").
+proof: install
+	$(VENV)/bin/python -m pipelines.impact.calibration --series-per-family 300 --seed 20261207 \
+	  --jobs 2 --output benchmarks/CALIBRATION.md $(PROOF_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
