@@ -1481,6 +1481,8 @@ def _change_dots(ax: Axes, y: np.ndarray, records: list[dict], usable: list[bool
             zorder=3,
         )
         container.lines[0].set_gid(f"change:{verdict}")
+        for bars in container.lines[2]:
+            bars.set_gid(f"interval:{verdict}")
 
 
 def _summary_change(row: dict, language: str) -> str:
