@@ -27,8 +27,8 @@ from pipelines.impact.simulation import (
 logger = logging.getLogger(__name__)
 
 SEED = 20261207
-SMALL_STUDY_SERIES = 30
-"""Series per family of the small study: about 25 s on two processes."""
+SMALL_STUDY_SERIES = 24
+"""Series per family of the small study: about 30 s on two idle cores."""
 DRIFTING = ("prices_drift", "margin_points", "volumes", "weekly", "staggered", "controls")
 """Families where drift or seasons bias the naive before/after, so Cap must do better."""
 REPLACED = pytest.mark.xfail(strict=False, reason="estimator being replaced (issue 20)")
@@ -171,7 +171,7 @@ def test_the_truth_counts_only_the_periods_observed_after() -> None:
 def test_simulated_truths_follow_the_injected_effects_and_ramps(family: str) -> None:
     """On simulated clients (drift, seasons, missing months, staggered go-lives), each site's
     truth is its injected effect averaged over the observed after side."""
-    for index in range(3):
+    for index in range(2):
         client = simulate_client(family, index, SEED)
         grain = client.config.grain
         for outcome in evaluate_client(client):
@@ -209,6 +209,8 @@ def test_placebo_clients_have_no_effect_anywhere() -> None:
         client = simulate_client("placebo", index, SEED)
         designs.add(client.design)
         pd.testing.assert_frame_equal(client.actual, client.counterfactual)
+        if index >= 2:
+            continue  # Cap's analysis is the slow part: two clients show the truth is zero
         for outcome in evaluate_client(client):
             # A client total's sums may add up in another order in each world.
             assert outcome.truth == pytest.approx(0.0, abs=1e-9)

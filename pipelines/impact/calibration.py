@@ -54,6 +54,8 @@ COVERAGE_TARGET = (0.90, 0.98)
 FALSE_POSITIVE_TARGET = 0.07
 """Issue 20's targets: coverage of the 95 % intervals, significant verdicts without effect."""
 FIRST_GUESS_SERIES_PER_CLIENT = 3.0
+PROGRESS_EVERY = 100
+"""Clients between two progress lines in the log."""
 
 
 @dataclass(frozen=True)
@@ -187,12 +189,20 @@ def run_study(
                 break
             started = time.perf_counter()
             if executor is None:
-                results = [evaluate(task) for task in tasks]
+                results: Iterable[list[SeriesOutcome]] = map(evaluate, tasks)
             else:
-                results = list(executor.map(evaluate, tasks, chunksize=4))
-            for (family, index, _), outcomes in zip(tasks, results, strict=True):
+                results = executor.map(evaluate, tasks, chunksize=4)
+            for count, ((family, index, _), outcomes) in enumerate(
+                zip(tasks, results, strict=True), start=1
+            ):
                 done[family][index] = outcomes
-            logger.info("%d clients evaluated in %.1f s", len(tasks), time.perf_counter() - started)
+                if count % PROGRESS_EVERY == 0 or count == len(tasks):
+                    logger.info(
+                        "%d of %d clients evaluated in %.1f s",
+                        count,
+                        len(tasks),
+                        time.perf_counter() - started,
+                    )
     finally:
         if executor is not None:
             executor.shutdown()

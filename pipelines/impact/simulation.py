@@ -288,12 +288,14 @@ def _draw_design(rng: np.random.Generator, family: str, index: int) -> _Design:
         first = _uniform_int(rng, max(1, pre // 4), pre - 3)
         length = periods_of_months(_uniform_int(rng, 6, 12), grain)
         opened[sites[-1]] = (first, length, float(rng.uniform(0.6, 0.9)))
-    price_pattern = str(rng.choice(["decelerating", "accelerating"]))
+    price_pattern = {
+        "prices_drift": str(rng.choice(["decelerating", "accelerating"])),
+        "new_site": "none",
+    }.get(design, "random")
     volume_pattern = "none" if design in ("prices_drift", "new_site") else "random"
     return _Design(
         family, design, grain, recipe, sites, controls, pre, after, ramp_up_months, offsets,
-        effect_ramp, placebo, opened, price_pattern if design == "prices_drift" else "random",
-        volume_pattern,
+        effect_ramp, placebo, opened, price_pattern, volume_pattern,
     )  # fmt: skip
 
 
@@ -776,7 +778,8 @@ def evaluate_client(
     """Run Cap's analysis on the client's actual world and compare each preferred result of an
     evaluated KPI (treated sites and client total) with the truth of both worlds."""
     owned = con is None
-    con = con or new_connection()
+    if con is None:
+        con = new_connection()
     try:
         config = client.config
         load_world(con, client.counterfactual)
