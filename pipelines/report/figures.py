@@ -190,14 +190,15 @@ def _change_number(value: float, basis: str, unit: str, language: str) -> str:
 
 
 def level_decimals(row: Mapping[str, object]) -> int:
-    """The decimals of a result's levels, the same for all of them so that they subtract
-    cleanly: one for a rate (its change is in points to one decimal), else by the largest
-    level (`formatting.level_decimals`)."""
+    """The decimals of a result's levels, the same for all of them so that a reader can redo
+    the change from them to its last decimal: one for a rate (its change is in points to one
+    decimal), else by the largest level: two under 100, one under 1 000, none above."""
     if row.get("unit") == "pct":
         return 1
     levels = [row.get("mean_before"), row.get("mean_after"), counterfactual_after(row)]
     finite = [abs(float(v)) for v in levels if not _missing(v)]
-    return formatting.level_decimals(max(finite)) if finite else 0
+    largest = max(finite, default=0.0)
+    return 2 if largest < 100 else 1 if largest < 1000 else 0
 
 
 def level_cell(value: object, unit: str, language: str, decimals: int | None = None) -> str:
