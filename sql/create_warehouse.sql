@@ -108,8 +108,7 @@ create table if not exists impact (
     ci_low double,
     ci_high double,
     p_value double,
-    level_change double,
-    slope_change double,
+    counterfactual_after double,
     verdict varchar not null
         check (verdict in ('improved', 'worsened', 'no_significant_change', 'insufficient_data')),
     reason_fr varchar,
@@ -120,6 +119,23 @@ create table if not exists impact (
     sentence_fr varchar not null,
     sentence_en varchar not null,
     catalogue_version varchar not null
+);
+
+-- Warehouses made before the counterfactual model (their impact is rebuilt by the next run).
+alter table impact drop column if exists level_change;
+alter table impact drop column if exists slope_change;
+alter table impact add column if not exists counterfactual_after double;
+
+-- What each preferred result's KPI would have been without the transformation, period by
+-- period from go-live on, with its 95 % band (KPI unit); replaced with `impact`.
+create table if not exists impact_counterfactual (
+    site varchar not null,
+    kpi varchar not null,
+    method varchar not null,
+    period_start date not null,
+    expected double not null,
+    low double not null,
+    high double not null
 );
 
 -- The inputs each client run saw (client.yaml, the inbox listing, Cap's code), as one

@@ -31,7 +31,6 @@ SMALL_STUDY_SERIES = 24
 """Series per family of the small study: about 30 s on two idle cores."""
 DRIFTING = ("prices_drift", "margin_points", "volumes", "weekly", "staggered", "controls")
 """Families where drift or seasons bias the naive before/after, so Cap must do better."""
-REPLACED = pytest.mark.xfail(strict=False, reason="estimator being replaced (issue 20)")
 
 
 # --- The simulator ---------------------------------------------------------------------------
@@ -277,22 +276,8 @@ def study() -> dict[str, dict[str, float | None]]:
     }
 
 
-def family_params(families: tuple[str, ...], failing: tuple[str, ...]) -> list[object]:
-    """The families, those failing with the estimator on disk marked as expected to fail."""
-    return [pytest.param(f, marks=REPLACED) if f in failing else f for f in families]
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "family",
-    family_params(
-        FAMILIES,
-        failing=(
-            "prices_drift", "margin_points", "volumes", "weekly", "new_site", "staggered",
-            "ramp_up", "placebo",
-        ),
-    ),
-)  # fmt: skip
+@pytest.mark.parametrize("family", FAMILIES)
 def test_95_percent_intervals_cover_the_truth(study, family: str) -> None:
     figures = study[family]
     assert figures["series"] == SMALL_STUDY_SERIES
@@ -301,7 +286,7 @@ def test_95_percent_intervals_cover_the_truth(study, family: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", family_params(DRIFTING, failing=()))
+@pytest.mark.parametrize("family", DRIFTING)
 def test_estimates_beat_the_naive_before_after_where_drift_biases_it(study, family: str) -> None:
     figures = study[family]
     assert figures["mae"] is not None and figures["naive_mae"] is not None
@@ -309,7 +294,6 @@ def test_estimates_beat_the_naive_before_after_where_drift_biases_it(study, fami
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", family_params(("placebo",), failing=("placebo",)))
-def test_without_effect_changes_are_rarely_called_significant(study, family: str) -> None:
-    rate = study[family]["false_positive_rate"]
+def test_without_effect_changes_are_rarely_called_significant(study) -> None:
+    rate = study["placebo"]["false_positive_rate"]
     assert rate is not None and rate <= 0.12

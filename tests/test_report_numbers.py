@@ -452,8 +452,7 @@ def test_the_model_per_period_is_drawn_from_impact_counterfactual(
     warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
     con = warehouse
-    con.execute("drop table if exists impact_counterfactual")
-    assert read_counterfactual(con).empty  # no table yet: the flat level is drawn
+    assert read_counterfactual(con).empty  # no model yet: the flat level is drawn
     content = build_content("fr")
     total = key(content, "units_per_hour").total
     impact = pd.DataFrame(
@@ -468,10 +467,6 @@ def test_the_model_per_period_is_drawn_from_impact_counterfactual(
     impact = impact.drop(columns=["target_change_pct", "target_progress_pct"])
     con.register("new_impact", impact)
     con.execute("insert into impact by name select * from new_impact")
-    con.execute(
-        "create table impact_counterfactual (site varchar, kpi varchar, method varchar,"
-        " period_start date, expected double, low double, high double)"
-    )
     periods = pd.date_range(LAST, "2026-06-01", freq="MS")
     expected = 0.57 + 0.002 * np.arange(len(periods))  # the drift the model carries on
     model = pd.DataFrame(

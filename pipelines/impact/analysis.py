@@ -1,10 +1,13 @@
 """The impact table: each KPI's change after go-live, per site and for the client total, by every
 method that applies, with a verdict and a sentence in French and in English.
 
-Methods: `before_after` (naive means, honest interval), `seasonal` (segmented regression with
-month-of-year effects) and `did` (difference-in-differences against the pooled control sites).
-The result a report leads with (`preferred`) is the first that has enough data, in the order
-did, seasonal, before_after: controls remove a common trend, season effects remove seasons.
+Methods: `before_after` (naive means, with an interval that allows for persistent noise),
+`seasonal` (an interrupted time series: the forecast, from before go-live, of the KPI's level,
+seasons and trend) and `did` (difference-in-differences: the same forecast of the KPI's gap to
+the pooled control sites). The result a report leads with (`preferred`) is the first that has
+enough data, in the order did, seasonal, before_after: controls remove a common drift that no
+model of one series can tell from an effect; the season-and-trend model removes seasons and
+carries the trend's uncertainty.
 """
 
 import datetime as dt
@@ -32,7 +35,7 @@ from pipelines.impact.statistics import (
 )
 
 PREFERENCE = ("did", "seasonal", "before_after")
-ESTIMATE_FIELDS = [f for f in fields(Estimate) if f.name != "insufficiency"]
+ESTIMATE_FIELDS = [f for f in fields(Estimate) if f.name not in ("insufficiency", "counterfactual")]
 WEEKS_PER_MONTH = 52 / 12
 
 IMPACT_COLUMNS = [
@@ -58,8 +61,7 @@ IMPACT_COLUMNS = [
     "ci_low",
     "ci_high",
     "p_value",
-    "level_change",
-    "slope_change",
+    "counterfactual_after",
     "verdict",
     "reason_fr",
     "reason_en",
@@ -70,6 +72,18 @@ IMPACT_COLUMNS = [
     "sentence_en",
     "catalogue_version",
 ]
+
+
+COUNTERFACTUAL_COLUMNS = ["site", "kpi", "method", "period_start", "expected", "low", "high"]
+
+
+@dataclass(frozen=True)
+class ImpactResults:
+    """The impact table's rows (`IMPACT_COLUMNS`) and the counterfactual path of every
+    preferred result whose method models one (`COUNTERFACTUAL_COLUMNS`)."""
+
+    rows: pd.DataFrame
+    counterfactual: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -111,20 +125,44 @@ def periods_of_months(months: int, grain: Grain) -> int:
 def analyse(series: pd.DataFrame, config: ClientConfig, client: str) -> pd.DataFrame:
     """Every result for the client from `kpi_series` rows (site, period_start, kpi, value): one
     row per site (and client total), KPI and method, in `IMPACT_COLUMNS` order."""
-    return pd.DataFrame(_results(series, config, client), columns=IMPACT_COLUMNS)
+    rows: list[dict[str, object]] = []
+    _results(series, config, client, rows, [])
+    return pd.DataFrame(rows, columns=IMPACT_COLUMNS)
 
 
 def analyse_warehouse(
     con: duckdb.DuckDBPyConnection, config: ClientConfig, client: str
 ) -> pd.DataFrame:
     """`analyse` of the client's `kpi_series`, read a KPI at a time."""
-    rows = [row for frame in read_kpi_series(con) for row in _results(frame, config, client)]
-    return pd.DataFrame(rows, columns=IMPACT_COLUMNS)
+    return analyse_with_counterfactuals(con, config, client).rows
 
 
-def _results(series: pd.DataFrame, config: ClientConfig, client: str) -> list[dict[str, object]]:
-    infos = kpi_infos(config)
+def analyse_with_counterfactuals(
+    con: duckdb.DuckDBPyConnection, config: ClientConfig, client: str
+) -> ImpactResults:
+    """`analyse_warehouse`, with the counterfactual paths of the preferred results."""
     rows: list[dict[str, object]] = []
+    paths: list[pd.DataFrame] = []
+    for frame in read_kpi_series(con):
+        _results(frame, config, client, rows, paths)
+    counterfactual = (
+        pd.concat(paths, ignore_index=True)
+        if paths
+        else pd.DataFrame(columns=COUNTERFACTUAL_COLUMNS)
+    )
+    return ImpactResults(pd.DataFrame(rows, columns=IMPACT_COLUMNS), counterfactual)
+
+
+def _results(
+    series: pd.DataFrame,
+    config: ClientConfig,
+    client: str,
+    rows: list[dict[str, object]],
+    paths: list[pd.DataFrame],
+) -> None:
+    """Append the rows of the KPIs in `series` to `rows`, and their preferred results'
+    counterfactual paths to `paths`."""
+    infos = kpi_infos(config)
     periods = period_numbers(series["period_start"].to_numpy(), config.grain)
     values = series["value"].to_numpy(dtype=float)
     by_kpi: dict[str, dict[str, Observed]] = {}
@@ -145,7 +183,8 @@ def _results(series: pd.DataFrame, config: ClientConfig, client: str) -> list[di
                 rows.append(
                     _row(client, site, info, window, estimate, estimate is preferred, config)
                 )
-    return rows
+            if preferred.counterfactual is not None:
+                paths.append(_path_frame(site, info.name, preferred, config.grain))
 
 
 def _windows(config: ClientConfig, by_site: dict[str, Observed]) -> Iterator[tuple[str, Window]]:
@@ -202,6 +241,28 @@ def _preferred(estimates: list[Estimate]) -> Estimate:
     return min(usable, key=lambda e: PREFERENCE.index(e.method))
 
 
+def _path_frame(site: str, kpi: str, estimate: Estimate, grain: Grain) -> pd.DataFrame:
+    path = estimate.counterfactual
+    assert path is not None
+    if grain == "month":
+        starts = path.periods.astype("datetime64[M]").astype("datetime64[D]")
+    else:
+        # Week numbers count Mondays from 1969-12-29 (see period_numbers).
+        starts = (7 * path.periods - 3).astype("datetime64[D]")
+    return pd.DataFrame(
+        {
+            "site": site,
+            "kpi": kpi,
+            "method": estimate.method,
+            "period_start": starts,
+            "expected": path.expected,
+            "low": path.low,
+            "high": path.high,
+        },
+        columns=COUNTERFACTUAL_COLUMNS,
+    )
+
+
 def _row(
     client: str,
     site: str,
@@ -234,8 +295,8 @@ def _row(
         "preferred": preferred,
         "go_live": window.go_live.date(),
         "after_start": after_start.date(),
-        "reason_fr": sentences.reason(estimate, "fr") or None,
-        "reason_en": sentences.reason(estimate, "en") or None,
+        "reason_fr": sentences.reason(estimate, "fr", info.unit) or None,
+        "reason_en": sentences.reason(estimate, "en", info.unit) or None,
         "target_change_pct": target.change_pct if target else None,
         "target_due": target.due if target else None,
         "target_progress_pct": progress,

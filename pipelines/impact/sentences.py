@@ -23,12 +23,12 @@ VERDICTS = {
 METHODS = {
     "fr": {
         "before_after": "avant/après",
-        "seasonal": "corrigé de la saisonnalité",
+        "seasonal": "corrigé de la saisonnalité et de la tendance",
         "did": "par rapport aux sites témoins",
     },
     "en": {
         "before_after": "before/after",
-        "seasonal": "seasonally adjusted",
+        "seasonal": "adjusted for season and trend",
         "did": "against control sites",
     },
 }
@@ -43,6 +43,8 @@ INSUFFICIENT = {
         "pour corriger la saisonnalité",
         "non_positive": "des valeurs nulles ou négatives",
         "no_controls": "aucun site témoin",
+        "placebo": "une fausse mise en place {count} périodes plus tôt montre déjà {value}\u00a0: "
+        "le modèle ne distingue pas la transformation des mouvements propres de l'indicateur",
     },
     "en": {
         "few_before": "{count} periods before go-live, at least {needed} needed",
@@ -53,6 +55,8 @@ INSUFFICIENT = {
         "adjust for seasons",
         "non_positive": "zero or negative values",
         "no_controls": "no control site",
+        "placebo": "a fake go-live {count} periods earlier already shows {value}: the model "
+        "cannot tell the transformation from the KPI's own movements",
     },
 }
 
@@ -61,18 +65,27 @@ WORDS = {
         "ci": "IC 95\u00a0%",
         "to": "à",
         "insufficient": "données insuffisantes",
+        "inconclusive": "preuves insuffisantes",
         "points": "points",
     },
-    "en": {"ci": "95% CI", "to": "to", "insufficient": "insufficient data", "points": "pts"},
+    "en": {
+        "ci": "95% CI",
+        "to": "to",
+        "insufficient": "insufficient data",
+        "inconclusive": "not enough evidence",
+        "points": "pts",
+    },
 }
 
 
-def reason(estimate: Estimate, language: str) -> str:
+def reason(estimate: Estimate, language: str, unit: str = "") -> str:
     """Why a result is missing, in words (empty when there is a result)."""
     if estimate.insufficiency is None:
         return ""
-    template = INSUFFICIENT[language][estimate.insufficiency.code]
-    return template.format(count=estimate.insufficiency.count, needed=estimate.insufficiency.needed)
+    problem = estimate.insufficiency
+    template = INSUFFICIENT[language][problem.code]
+    value = "" if problem.value is None else _format(problem.value, estimate, language, unit)
+    return template.format(count=problem.count, needed=problem.needed, value=value)
 
 
 def unit_suffix(unit: str, language: str) -> str:
@@ -87,7 +100,11 @@ def sentence(estimate: Estimate, label: str, language: str, unit: str) -> str:
     words = WORDS[language]
     colon = "\u00a0: " if language == "fr" else ": "
     if estimate.verdict == "insufficient_data" or estimate.change is None:
-        return f"{label}{colon}{words['insufficient']} ({reason(estimate, language)})"
+        problem = estimate.insufficiency
+        word = (
+            "inconclusive" if problem is not None and problem.code == "placebo" else "insufficient"
+        )
+        return f"{label}{colon}{words[word]} ({reason(estimate, language, unit)})"
     change = _format(estimate.change, estimate, language, unit)
     low = _format(estimate.ci_low, estimate, language, unit)
     high = _format(estimate.ci_high, estimate, language, unit)

@@ -1,23 +1,34 @@
-"""Did a KPI change after go-live? Naive before/after, seasonal segmented regression, and
-difference-in-differences against controls, on series indexed by period start.
+"""Did a KPI change after go-live? Naive before/after, an interrupted time series (season and
+trend) and difference-in-differences against controls, on series indexed by period start.
 
 Every estimate carries its sample sizes, a 95 % interval and a verdict, or, when the data cannot
-support a number, why not. The interval's standard error is the larger of the HAC (Newey–West)
-and the ordinary one: with 20 to 60 periods, HAC alone is too narrow (measured: a "significant"
-change on 13 % of white-noise series instead of 5 %), and the larger of the two brings the
-coverage of the 95 % interval back to about 95 %. The relative basis models
-log(value): its interval and p-value are those of the log-model (geometric) effect, shown as
-100 * (exp(b) - 1) %. The absolute basis models the value, in the KPI's unit.
+support a number, why not. The season-and-trend model and difference-in-differences forecast
+what the KPI (or its gap to the controls) would have done without the transformation from the
+periods before go-live (`pipelines.impact.counterfactual`): the interval is the forecast's,
+which carries the noise, its persistence, the season and the uncertainty of a trend carried a
+year ahead. A model whose fake go-lives in the periods before show "effects" as large as the
+real one is not trusted: the result is downgraded to not enough evidence, with the reason.
+The relative basis models log(value) and shows 100 * (exp(b) - 1) %; the absolute basis
+models the value, in the KPI's unit. `make proof` measures the coverage of the intervals on
+simulated clients whose true effects are known (README, method).
 """
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import special
+
+from pipelines.impact.counterfactual import (
+    GAP_SIMPLER_PRIOR,
+    SIMPLER_PRIOR,
+    Forecast,
+    forecast,
+    normal_p_value,
+    t_quantile,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,16 +39,21 @@ Direction = Literal["higher_is_better", "lower_is_better"]
 Grain = Literal["month", "week"]
 InsufficiencyCode = Literal[
     "few_before", "few_after", "missing_before", "missing_after",
-    "no_seasonal_baseline", "non_positive", "no_controls",
+    "no_seasonal_baseline", "non_positive", "no_controls", "placebo",
 ]  # fmt: skip
 
 MIN_PERIODS = 6
 MAX_MISSING_SHARE = 0.25
-SEASONAL_MIN_BEFORE: dict[Grain, int] = {"month": 12, "week": 52}
-TREND_MIN_BEFORE: dict[Grain, int] = {"month": 24, "week": 104}
-"""The seasonal model fits a trend and a slope change only with two years before go-live: with
-less, a linear trend is confounded with the month effects, and its extrapolation biased the
-demo's effects by 1 to 3 points where the model without a trend recovered them."""
+SEASONAL_MIN_BEFORE: dict[Grain, int] = {"month": 6, "week": 26}
+"""The season-and-trend model needs half a year before go-live; with less than a year, the
+seasons it has not seen, and the trend, are uncertain, and its interval says so."""
+WEEKS_PER_BLOCK = 4
+"""The counterfactual model sees weeks in blocks of four (see `_model_data`)."""
+PLACEBO_PERIODS: dict[Grain, int] = {"month": 12, "week": 52}
+"""A fake go-live this many periods before the real one (at most a third of the before side)."""
+PLACEBO_SHARE = 0.5
+"""A fake go-live whose significant "effect" is at least this share of the real one downgrades
+the result: the model does not separate the transformation from the KPI's own movements."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,29 @@ class Insufficiency:
     code: InsufficiencyCode
     count: int
     needed: int
+    value: float | None = None
+    """For placebo: the fake go-live's change (headline unit), `count` periods before."""
+
+
+@dataclass(frozen=True, eq=False)
+class Counterfactual:
+    """What the KPI would have been without the transformation, each period from go-live on
+    (period numbers), with its 95 % band, in the KPI's unit."""
+
+    periods: np.ndarray
+    expected: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Counterfactual):
+            return NotImplemented
+        return all(
+            np.array_equal(getattr(self, name), getattr(other, name))
+            for name in ("periods", "expected", "low", "high")
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -77,8 +116,11 @@ class Estimate:
     """One KPI's change after go-live by one method, with its evidence.
 
     `ci_low`/`ci_high` bound the headline change (`change`): in percent for the relative
-    basis, in the KPI's unit for the absolute basis. When `verdict` is insufficient_data, the
-    change, interval and p-value are None and `insufficiency` says why.
+    basis, in the KPI's unit for the absolute basis. When `verdict` is insufficient_data,
+    `insufficiency` says why, and the change, interval and p-value are None, except when a
+    fake go-live matched the change (placebo): the numbers are kept, but not claimed.
+    `counterfactual_after` is the after side's level without the change (KPI unit): the
+    observed after mean is it plus `abs_change`. `counterfactual` is the modelled path.
     """
 
     method: Method
@@ -94,8 +136,8 @@ class Estimate:
     p_value: float | None
     verdict: Verdict
     insufficiency: Insufficiency | None = None
-    level_change: float | None = None
-    slope_change: float | None = None
+    counterfactual_after: float | None = None
+    counterfactual: Counterfactual | None = None
 
     @property
     def change(self) -> float | None:
@@ -141,6 +183,15 @@ class _Sides:
     expected_after: int
     after_start: int
     """The period number of the after side's first period."""
+    before_end: int
+    """The period number of the before side's last period."""
+    last: int
+    """The period number of the last period observed (at least `after_start`)."""
+
+    @property
+    def first_target(self) -> int:
+        """The first period whose counterfactual is forecast (the one after the before side)."""
+        return self.before_end + 1
 
     @property
     def used(self) -> np.ndarray:
@@ -158,15 +209,12 @@ class _Sides:
 
 @dataclass(frozen=True)
 class _Effect:
-    """A fitted effect with its 95 % bounds and p-value, on the model's scale (log or unit);
-    for the seasonal model, also the level shift and slope change behind it."""
+    """A fitted effect with its 95 % bounds and p-value, on the model's scale (log or unit)."""
 
     value: float
     low: float
     high: float
     p_value: float
-    level: float | None = None
-    slope: float | None = None
 
 
 def verdict_of(ci_low: float, ci_high: float, direction: Direction) -> Verdict:
@@ -201,53 +249,42 @@ def period_numbers(stamps: np.ndarray, grain: Grain) -> np.ndarray:
 def before_after(
     series: pd.Series | Observed, window: Window, direction: Direction, basis: Basis
 ) -> Estimate:
-    """The naive comparison of means, with an interval that allows for autocorrelation."""
+    """The naive comparison of means; its interval allows for noise that persists from one
+    period to the next (AR(1), its strength weighed from the periods before)."""
     observed, go_live = _observed(series, window)
     sides = _split(observed.periods, window, go_live)
     values = observed.values
     problem = _side_problem(sides) or _positivity(basis, values[sides.used])
     if problem is not None:
         return _insufficient("before_after", basis, values, sides, problem)
-    effect = _step_effect(_scale(values[sides.used], basis), sides)
-    return _result("before_after", basis, direction, values, sides, effect, naive=True)
+    scaled = _scale(values, basis)
+    model = _model_data(observed.periods, scaled, sides, window.grain)
+    prediction = _forecast(model, SIMPLER_PRIOR, seasons=False, trend=False)
+    change = float(scaled[sides.after].mean() - scaled[sides.before].mean())
+    return _result(
+        "before_after", basis, direction, values, sides, _effect(change, prediction), naive=True
+    )
 
 
 def seasonal(
     series: pd.Series | Observed, window: Window, direction: Direction, basis: Basis
 ) -> Estimate:
-    """Segmented regression with month-of-year effects, a level change and, with two years
-    before go-live, a trend and a slope change; the headline is the average effect over the
-    after side (level shift plus slope change at the mean distance).
-    """
+    """An interrupted time series: the after side against the forecast, from the periods
+    before go-live, of what the KPI would have done without the transformation (its level,
+    month-of-year effects and trend, with their uncertainty); checked by a fake go-live in the
+    periods before."""
     observed, go_live = _observed(series, window)
     sides = _split(observed.periods, window, go_live)
     values, grain = observed.values, window.grain
     problem = (
         _side_problem(sides)
         or _positivity(basis, values[sides.used])
-        or _seasonal_problem(observed.periods, sides, grain)
+        or _baseline_problem(sides, grain)
     )
     if problem is not None:
         return _insufficient("seasonal", basis, values, sides, problem)
-    with_trend = sides.n_before >= TREND_MIN_BEFORE[grain]
-    design, mean_distance = _segmented_design(observed.periods, sides, grain, with_trend)
-    fit = _Fit.of(_scale(values[sides.used], basis), design)
-    columns = design.shape[1]
-    if not with_trend:
-        effect = fit.effect(_unit(columns, -1))
-        effect = _Effect(effect.value, effect.low, effect.high, effect.p_value, effect.value)
-        return _result("seasonal", basis, direction, values, sides, effect)
-    effect = fit.effect(_unit(columns, -2) + mean_distance * _unit(columns, -1))
-    level = fit.effect(_unit(columns, -2)).value
-    slope = fit.effect(_unit(columns, -1)).value
-    return _result(
-        "seasonal",
-        basis,
-        direction,
-        values,
-        sides,
-        _Effect(effect.value, effect.low, effect.high, effect.p_value, level, slope),
-    )
+    scaled = _scale(values, basis)
+    return _modelled("seasonal", basis, direction, values, scaled, observed.periods, sides, grain)
 
 
 def difference_in_differences(
@@ -257,7 +294,9 @@ def difference_in_differences(
     direction: Direction,
     basis: Basis,
 ) -> Estimate:
-    """The treated site's change net of the controls' change, on the periods both have."""
+    """The treated site's change net of the controls': its gap to the controls after go-live
+    against the forecast of that gap from the periods before (which allows for a gap that
+    drifts or has its own season), on the periods both have."""
     site, go_live = _observed(treated, window)
     pooled, _ = _observed(controls, window)
     periods, in_site, in_pooled = np.intersect1d(
@@ -274,8 +313,11 @@ def difference_in_differences(
     )
     if problem is not None:
         return _insufficient("did", basis, values, sides, problem)
-    gap = _scale(values[used], basis) - _scale(control_values[used], basis)
-    return _result("did", basis, direction, values, sides, _step_effect(gap, sides))
+    gap = _scale(values, basis) - _scale(control_values, basis)
+    return _modelled(
+        "did", basis, direction, values, gap, periods, sides, window.grain,
+        reference=_scale(control_values, basis), simpler=GAP_SIMPLER_PRIOR,
+    )  # fmt: skip
 
 
 def _period_number(stamp: pd.Timestamp, grain: Grain) -> int:
@@ -311,12 +353,12 @@ def _split(periods: np.ndarray, window: Window, go_live: int) -> _Sides:
     """The before and after sides of the observed periods (period numbers in time order)."""
     grain = window.grain
     after_start = go_live + window.ramp_up_periods
-    if periods.size == 0:
-        empty = np.zeros(0, dtype=bool)
-        return _Sides(empty, empty, 0, 0, after_start)
     before_end = go_live - 1
     if window.last_before is not None:
         before_end = _period_number(window.last_before, grain)
+    if periods.size == 0:
+        empty = np.zeros(0, dtype=bool)
+        return _Sides(empty, empty, 0, 0, after_start, before_end, after_start)
     before_start = int(periods[0])
     if window.baseline_periods is not None:
         before_start = max(before_start, before_end + 1 - window.baseline_periods)
@@ -326,6 +368,8 @@ def _split(periods: np.ndarray, window: Window, go_live: int) -> _Sides:
         max(before_end - before_start + 1, 0),
         max(int(periods[-1]) - after_start + 1, 0),
         after_start,
+        before_end,
+        max(int(periods[-1]), after_start),
     )
 
 
@@ -359,103 +403,176 @@ def _season(periods: np.ndarray, grain: Grain) -> np.ndarray:
     return thursdays.astype("datetime64[M]").astype(np.int64) % 12 + 1
 
 
-def _seasonal_problem(periods: np.ndarray, sides: _Sides, grain: Grain) -> Insufficiency | None:
-    """A seasonal fit needs a year before go-live covering every month seen after it."""
-    n_before = sides.n_before
-    if n_before < SEASONAL_MIN_BEFORE[grain]:
-        return Insufficiency("no_seasonal_baseline", n_before, SEASONAL_MIN_BEFORE[grain])
-    before_months = set(_season(periods[sides.before], grain).tolist())
-    after_months = set(_season(periods[sides.after], grain).tolist())
-    if not after_months <= before_months:
-        covered = len(after_months & before_months)
-        return Insufficiency("no_seasonal_baseline", covered, len(after_months))
+def _baseline_problem(sides: _Sides, grain: Grain) -> Insufficiency | None:
+    """The season-and-trend model needs `SEASONAL_MIN_BEFORE` periods before go-live."""
+    if sides.n_before < SEASONAL_MIN_BEFORE[grain]:
+        return Insufficiency("no_seasonal_baseline", sides.n_before, SEASONAL_MIN_BEFORE[grain])
     return None
 
 
-def _segmented_design(
-    periods: np.ndarray, sides: _Sides, grain: Grain, with_trend: bool
-) -> tuple[np.ndarray, float]:
-    """const, month dummies, t, after, after*(t - t0) (or const, month dummies, after without
-    the trend); and the mean of t - t0 after go-live."""
-    used = periods[sides.used]
-    t = used - used[0]
-    t0 = sides.after_start - int(used[0])
-    after = sides.after[sides.used].astype(int)
-    months = _season(used, grain)
-    # The before side's first month-of-year is the reference; after-side months are among them.
-    others = np.unique(_season(periods[sides.before], grain))[1:]
-    dummies = [(months == month).astype(int) for month in others]
-    trend = [t, after, after * (t - t0)] if with_trend else [after]
-    design = np.column_stack([np.ones(len(used)), *dummies, *trend])
-    return design, float(np.mean(t[after == 1] - t0))
-
-
 def _scale(values: np.ndarray, basis: Basis) -> np.ndarray:
-    return np.log(values) if basis == "relative" else values
-
-
-def _unit(size: int, position: int) -> np.ndarray:
-    """The vector that picks one coefficient (negative positions count from the end)."""
-    vector = np.zeros(size)
-    vector[position] = 1.0
-    return vector
+    """Log values for the relative basis (NaN where not positive: such periods are not used)."""
+    if basis == "absolute":
+        return values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(values)
 
 
 @dataclass(frozen=True)
-class _Fit:
-    """An OLS fit with its ordinary and HAC (Newey–West, Bartlett kernel, lag by the usual
-    rule of thumb, no small-sample correction) covariances: statsmodels' `OLS(y, X).fit()`
-    and `get_robustcov_results(cov_type="HAC", maxlags=lags, use_t=True)`, in numpy (the tests
-    compare the two); importing statsmodels cost every process 1.3 s."""
+class _ModelData:
+    """A series as the counterfactual model sees it: the before side's steps, then every step
+    from the first after go-live to the last observed (the targets). Months are steps; weeks
+    are grouped in blocks of four counted from go-live, so that no block straddles it and the
+    model stays small (three years of weeks are 39 blocks)."""
 
-    params: np.ndarray
-    ordinary: np.ndarray
-    hac: np.ndarray
-    df_resid: float
-
-    @classmethod
-    def of(cls, y: np.ndarray, design: np.ndarray) -> "_Fit":
-        """The least-squares fit of `y` on `design` (by pseudo-inverse, as statsmodels)."""
-        u, singular, vt = np.linalg.svd(design, full_matrices=False)
-        keep = singular > 1e-15 * singular.max()
-        inverse = np.where(keep, 1 / np.where(keep, singular, 1), 0)
-        pinv = (vt.T * inverse) @ u.T
-        params = pinv @ y
-        normalized = pinv @ pinv.T
-        residuals = y - design @ params
-        rank = int(
-            np.sum(singular > singular.max() * max(design.shape[1], 1) * np.finfo(float).eps)
-        )
-        df_resid = float(len(y) - rank)
-        ordinary = (
-            normalized * (residuals @ residuals / df_resid) if df_resid > 0 else normalized * np.nan
-        )
-        scores = design * residuals[:, None]
-        lags = math.floor(4 * (len(y) / 100) ** (2 / 9))
-        inner = scores.T @ scores
-        for lag in range(1, lags + 1):
-            product = scores[lag:].T @ scores[:-lag]
-            inner += (1 - lag / (lags + 1)) * (product + product.T)
-        return cls(params, ordinary, normalized @ inner @ normalized.T, df_resid)
-
-    def effect(self, weights: np.ndarray) -> _Effect:
-        """`weights @ coefficients`, with a 95 % interval and p-value on the t distribution of
-        the residual degrees of freedom; its standard error is the larger of the HAC and the
-        ordinary one."""
-        value = float(weights @ self.params)
-        variance = max(
-            float(weights @ self.ordinary @ weights), float(weights @ self.hac @ weights)
-        )
-        se = math.sqrt(variance)
-        margin = float(special.stdtrit(self.df_resid, 0.975)) * se
-        p_value = 2 * float(special.stdtr(self.df_resid, -abs(value / se))) if se > 0 else math.nan
-        return _Effect(value, value - margin, value + margin, p_value)
+    positions: np.ndarray
+    months: np.ndarray
+    before_values: np.ndarray
+    n_before: int
+    weights: np.ndarray
+    """Per target: its share of the observed after side (0 in the ramp-up)."""
+    per_year: float
+    target_steps: np.ndarray
+    """Per period from go-live to the last one (`_Sides.first_target`..`last`): its target."""
 
 
-def _step_effect(y: np.ndarray, sides: _Sides) -> _Effect:
-    """The after-side shift of `y` (the used periods' values): const + after dummy."""
-    after = sides.after[sides.used].astype(float)
-    return _Fit.of(y, np.column_stack([np.ones(len(y)), after])).effect(_unit(2, 1))
+def _model_data(periods: np.ndarray, scaled: np.ndarray, sides: _Sides, grain: Grain) -> _ModelData:
+    first, last = sides.first_target, sides.last
+    every = np.arange(first, last + 1)
+    if grain == "month":
+        width, per_year = 1, 12.0
+    else:
+        width, per_year = WEEKS_PER_BLOCK, 52 / WEEKS_PER_BLOCK
+    before_steps = (periods[sides.before] - first) // width
+    target_steps = (every - first) // width
+    steps, inverse, counts = np.unique(before_steps, return_inverse=True, return_counts=True)
+    before_values = np.bincount(inverse, weights=scaled[sides.before]) / counts
+    targets = np.arange(target_steps[-1] + 1)
+    after_steps = (periods[sides.after] - first) // width
+    weights = np.bincount(after_steps, minlength=len(targets)) / max(sides.n_after, 1)
+    positions = np.concatenate([steps, targets]).astype(float)
+    # A step's month is that of its middle period.
+    middles = first + positions * width + (width - 1) // 2
+    return _ModelData(
+        positions,
+        _season(middles.astype(np.int64), grain),
+        before_values,
+        len(steps),
+        weights,
+        per_year,
+        target_steps,
+    )
+
+
+def _forecast(
+    model: _ModelData, simpler: float, *, seasons: bool = True, trend: bool = True
+) -> Forecast:
+    """The counterfactual forecast of a series prepared by `_model_data`."""
+    return forecast(
+        model.positions, model.months, model.before_values, model.n_before, model.weights,
+        model.per_year, seasons=seasons, trend=trend, simpler=simpler,
+    )  # fmt: skip
+
+
+def _effect(change: float, prediction: Forecast) -> _Effect:
+    """An effect on the model's scale with the forecast's uncertainty."""
+    se = math.sqrt(prediction.variance)
+    margin = t_quantile(prediction.df) * se
+    p_value = normal_p_value(change / se, prediction.df) if se > 0 else math.nan
+    return _Effect(change, change - margin, change + margin, p_value)
+
+
+def _modelled(
+    method: Method,
+    basis: Basis,
+    direction: Direction,
+    values: np.ndarray,
+    scaled: np.ndarray,
+    periods: np.ndarray,
+    sides: _Sides,
+    grain: Grain,
+    reference: np.ndarray | None = None,
+    simpler: float = SIMPLER_PRIOR,
+) -> Estimate:
+    """A counterfactual method's estimate: `scaled` (the KPI, or its gap to the controls, on
+    the model's scale) after go-live against its forecast; then the fake go-live check.
+    `reference` (the controls on the model's scale) turns a forecast gap into the KPI's
+    counterfactual path; `simpler` is the forecast's prior weight of the simpler model."""
+    model = _model_data(periods, scaled, sides, grain)
+    prediction = _forecast(model, simpler)
+    change = float(scaled[sides.after].mean() - prediction.mean)
+    effect = _effect(change, prediction)
+    path = _path(periods, sides, model, prediction, basis, reference)
+    estimate = _result(method, basis, direction, values, sides, effect, path=path)
+    if estimate.verdict in ("improved", "worsened"):
+        placebo = _placebo(periods, scaled, sides, grain, simpler)
+        if placebo is not None and abs(placebo.value) >= PLACEBO_SHARE * abs(change):
+            return _downgraded(estimate, placebo, sides, grain)
+    return estimate
+
+
+def _path(
+    periods: np.ndarray,
+    sides: _Sides,
+    model: _ModelData,
+    prediction: Forecast,
+    basis: Basis,
+    reference: np.ndarray | None,
+) -> Counterfactual:
+    """The counterfactual of every period from go-live on, in the KPI's unit, with its 95 %
+    band (for a difference-in-differences, the controls plus the forecast gap, where the
+    controls are observed)."""
+    every = np.arange(sides.first_target, sides.last + 1)
+    expected = prediction.path[model.target_steps]
+    margin = t_quantile(prediction.df) * np.sqrt(prediction.path_variance[model.target_steps])
+    if reference is not None:
+        shift = np.full(len(every), np.nan)
+        present = (periods >= sides.first_target) & (periods <= sides.last)
+        shift[periods[present] - sides.first_target] = reference[present]
+        expected = expected + shift
+    keep = np.isfinite(expected)
+    low, high = expected - margin, expected + margin
+    if basis == "relative":
+        expected, low, high = np.exp(expected), np.exp(low), np.exp(high)
+    return Counterfactual(every[keep], expected[keep], low[keep], high[keep])
+
+
+def _placebo(
+    periods: np.ndarray, scaled: np.ndarray, sides: _Sides, grain: Grain, simpler: float
+) -> _Effect | None:
+    """The same model with a fake go-live in the periods before: the last
+    `PLACEBO_PERIODS` of the before side (at most a third of it) play the after side. An
+    `_Effect` whose interval excludes 0, else None (also when the before side is too short
+    to spare them)."""
+    before = np.flatnonzero(sides.before)
+    length = min(PLACEBO_PERIODS[grain], len(before) // 3)
+    kept = len(before) - length
+    if length < MIN_PERIODS or kept < PLACEBO_PERIODS[grain]:
+        return None
+    fake_go_live = int(periods[before[kept]])
+    fake = _Sides(
+        sides.before & (periods < fake_go_live),
+        sides.before & (periods >= fake_go_live),
+        kept,
+        length,
+        fake_go_live,
+        fake_go_live - 1,
+        int(periods[before[-1]]),
+    )
+    prediction = _forecast(_model_data(periods, scaled, fake, grain), simpler)
+    effect = _effect(float(scaled[fake.after].mean() - prediction.mean), prediction)
+    return effect if effect.low > 0 or effect.high < 0 else None
+
+
+def _downgraded(estimate: Estimate, placebo: _Effect, sides: _Sides, grain: Grain) -> Estimate:
+    """An estimate that a fake go-live matched: not enough evidence, with the fake's change."""
+    logger.debug("%s: a fake go-live shows %.3f, downgraded", estimate.method, placebo.value)
+    length = min(PLACEBO_PERIODS[grain], sides.n_before // 3)
+    return replace(
+        estimate,
+        verdict="insufficient_data",
+        insufficiency=Insufficiency("placebo", length, 0, _headline(estimate.basis, placebo.value)),
+    )
 
 
 def _headline(basis: Basis, coefficient: float) -> float:
@@ -493,27 +610,30 @@ def _insufficient(
 
 def _result(
     method: Method, basis: Basis, direction: Direction, values: np.ndarray, sides: _Sides,
-    effect: _Effect, naive: bool = False,
+    effect: _Effect, naive: bool = False, path: Counterfactual | None = None,
 ) -> Estimate:  # fmt: skip
     """The estimate of a fitted effect. The naive point estimate is the difference of observed
-    means; the others take the model's effect, as a share of the before mean for abs_change.
-    """
+    means; the others take the model's effect. The counterfactual after level is what the
+    observed after mean would have been without the change (so that after = counterfactual
+    plus the change, or times 1 + the change), and abs_change is after less it."""
     mean_before, mean_after = _means(values, sides)
     assert mean_before is not None and mean_after is not None  # sides were checked non-empty
     if naive:
         abs_change = mean_after - mean_before
         rel_change: float | None = _percent_of(abs_change, mean_before)
+        counterfactual: float | None = mean_before
     elif basis == "relative":
         rel_change = _headline(basis, effect.value)
-        abs_change = mean_before * rel_change / 100
+        counterfactual = mean_after / (1 + rel_change / 100)
+        abs_change = mean_after - counterfactual
     else:
-        abs_change, rel_change = effect.value, _percent_of(effect.value, mean_before)
+        abs_change, rel_change = effect.value, None
+        counterfactual = mean_after - abs_change
+        rel_change = _percent_of(abs_change, counterfactual)
     low, high = _finite(_headline(basis, effect.low)), _finite(_headline(basis, effect.high))
     verdict = verdict_of(low, high, direction) if low is not None and high is not None else None
-    level = None if effect.level is None else _headline(basis, effect.level)
-    slope = effect.slope if effect.slope is None or basis == "absolute" else 100 * effect.slope
     return Estimate(
         method, basis, sides.n_before, sides.n_after, mean_before, mean_after,
         _finite(abs_change), _finite(rel_change), low, high, _finite(effect.p_value),
-        verdict or "no_significant_change", None, _finite(level), _finite(slope),
+        verdict or "no_significant_change", None, _finite(counterfactual), path,
     )  # fmt: skip

@@ -166,12 +166,7 @@ def gather(
 
 def read_counterfactual(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The per-period levels without the transformation of the preferred results
-    (`impact_counterfactual`), empty when the warehouse has no such table yet."""
-    ((count,),) = execute_sql(
-        con, "count_tables_named", {"name": "impact_counterfactual"}
-    ).fetchall()
-    if not count:
-        return pd.DataFrame(columns=COUNTERFACTUAL_COLUMNS)
+    (`impact_counterfactual`, written by the impact asset with `impact`)."""
     return execute_sql(con, "select_report_counterfactual").df()[COUNTERFACTUAL_COLUMNS]
 
 

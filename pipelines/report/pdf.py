@@ -7,6 +7,7 @@ page goes into one PDF (fonts embedded once). No date is written: the same conte
 same bytes.
 """
 
+import json
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,9 +20,11 @@ from matplotlib.lines import Line2D
 
 from pipelines import formatting
 from pipelines.report import style
-from pipelines.report.content import ReportContent, say, strings
+from pipelines.report.content import REPORTS_DIR, ReportContent, say, strings
 from pipelines.report.figures import RenderedChart, key_table
 
+CALIBRATION = REPORTS_DIR / "calibration.json"
+"""The calibration study's figures (`make proof`), shown on the methodology's last page."""
 WIDTH_IN, HEIGHT_IN = 8.0, 4.5
 LINE = 0.052
 """Height of a line of 11 pt text, in fractions of the page height (with leading)."""
@@ -41,6 +44,7 @@ def write_pdf(content: ReportContent, charts: list[RenderedChart], path: Path) -
         *(chart.figure for chart in charts[1:]),
         *_paragraph_pages(say(language, "quality_title"), _quality_paragraphs(content)),
         *_paragraph_pages(say(language, "method_title"), _method_paragraphs(content)),
+        *_calibration_pages(language),
     ]
     metadata = {
         "Title": f"{content.config.name} – {content.period_key}",
@@ -231,3 +235,56 @@ def _method_paragraphs(content: ReportContent) -> list[str]:
         str(text).format(baseline=content.config.impact.baseline_months, ramp_up=ramp_up)
         for text in texts
     ]
+
+
+CALIBRATION_COLUMNS = ((0.04, "left", 62), (0.60, "right", 8), (0.725, "right", 13),
+                       (0.86, "right", 17), (0.97, "right", 13))  # fmt: skip
+"""x, alignment and wrap width of the calibration table's columns."""
+CALIBRATION_HEIGHT_IN = 5.2
+"""The calibration page is taller than a text page: ten families and a note."""
+
+
+def _calibration_pages(language: str) -> list[Figure]:
+    """The calibration study's table, family by family, as the client's CFO reads it: how
+    often the 95 % interval held the true effect, the mean error against the plain
+    before/after's, and how often an effect was claimed where there was none. No page when
+    the study's figures are absent."""
+    if not CALIBRATION.exists():
+        return []
+    study = json.loads(CALIBRATION.read_text(encoding="utf-8"))
+    figure = _titled_page(say(language, "calibration_title"))
+    figure.set_size_inches(WIDTH_IN, CALIBRATION_HEIGHT_IN)
+    headers = [str(header) for header in strings(language)["calibration_columns"]]
+    y = _calibration_line(figure, 0.86, headers, header=True)
+    overall = {**study["overall"], f"label_{language}": say(language, "calibration_overall")}
+    for family in [*study["families"], overall]:
+        cells = [
+            str(family[f"label_{language}"]),
+            formatting.number(family["series"], language, 0),
+            formatting.percent(100 * family["coverage"], language, decimals=1),
+            f"{formatting.number(family['mae'], language, 1)} / "
+            f"{formatting.number(family['naive_mae'], language, 1)}",
+            formatting.percent(100 * family["false_positive_rate"], language, decimals=1)
+            if family.get("false_positive_rate") is not None
+            else "–",
+        ]
+        y = _calibration_line(figure, y, cells, header=family is overall)
+    series = formatting.number(overall["series"], language, 0)
+    note = say(language, "calibration_note", series=series, seed=study["seed"])
+    figure.text(0.04, y - 0.005, textwrap.fill(note, 130), fontsize=7.5, color="#595959",
+                va="top")  # fmt: skip
+    return [figure]
+
+
+def _calibration_line(figure: Figure, y: float, cells: list[str], *, header: bool) -> float:
+    """One row of the calibration table at `y` (its top); the y of the next row."""
+    size = 7.5
+    wrapped = [
+        textwrap.wrap(cell, width, break_long_words=False) or [""]
+        for cell, (_, _, width) in zip(cells, CALIBRATION_COLUMNS, strict=True)
+    ]
+    for lines, (x, align, _) in zip(wrapped, CALIBRATION_COLUMNS, strict=True):
+        figure.text(x, y, "\n".join(lines), fontsize=size, va="top", ha=align,
+                    weight="bold" if header else "normal",
+                    color=style.MUTED if header else style.TEXT)  # fmt: skip
+    return y - 0.026 * max(len(lines) for lines in wrapped) - 0.01

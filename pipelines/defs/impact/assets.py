@@ -6,7 +6,7 @@ from pipelines.defs.ingest.assets import OWNERS
 from pipelines.defs.kpis.assets import kpi_series
 from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace
-from pipelines.impact.analysis import analyse_warehouse
+from pipelines.impact.analysis import analyse_with_counterfactuals
 from pipelines.impact.store import replace_impact
 from pipelines.markdown import markdown_table
 from pipelines.sql import execute_sql
@@ -23,17 +23,21 @@ def impact(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.Materiali
     """Each KPI's change after go-live, per site and for the client total: table `impact`.
 
     Three methods where they apply: before/after (means, with an interval that allows for
-    autocorrelation), seasonal (month-of-year effects, level and slope change) and
-    difference-in-differences against the control sites. Each result has a 95 % interval, a
-    p-value, a verdict (improved, worsened, no significant change, insufficient data with its
-    reason) and a sentence in French and English. `preferred` marks the result a report leads
-    with: controls first, then the seasonal model, then before/after.
+    persistent noise), seasonal (the after side against a forecast of the KPI's level, seasons
+    and trend from before go-live, with the trend's uncertainty) and difference-in-differences
+    (the same forecast of the KPI's gap to the control sites). Each result has a 95 % interval,
+    a p-value, a verdict (improved, worsened, no significant change, not enough evidence with
+    its reason, a fake go-live in the periods before included) and a sentence in French and
+    English. `preferred` marks the result a report leads with: controls first, then the
+    season-and-trend model, then before/after. Table `impact_counterfactual` holds, period by
+    period, what the KPI would have been without the transformation (the charts' band).
     """
     slug = context.partition_key
     config = cap.client_config(slug)
     with cap.warehouse(slug) as con:
-        rows = analyse_warehouse(con, config, slug)
-        replace_impact(con, rows)
+        results = analyse_with_counterfactuals(con, config, slug)
+        rows = results.rows
+        replace_impact(con, rows, results.counterfactual)
         summary = execute_sql(con, "select_impact_summary").df()
     preferred = rows[rows["preferred"]]
     verdicts = preferred["verdict"].value_counts()
