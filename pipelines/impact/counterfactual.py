@@ -131,20 +131,28 @@ def forecast(
     one_gain = gain.sum(axis=1)
     paths = level[:, None] + y_gain - level[:, None] * one_gain
     unexplained = 1 - one_gain
-    covariances = (
-        ahead
-        - np.einsum("gik,gil->gkl", cross, gain)
-        + unexplained[:, :, None] * unexplained[:, None, :] / a_11[:, None, None]
-    ) * scale[:, None, None]
+    # Only the weighted mean's variance and each target's own variance are needed, not the
+    # targets' whole covariance: ahead - cross' gain + unexplained unexplained' / a_11.
+    cross_w, gain_w = cross @ weights, gain @ weights
+    unexplained_w = unexplained @ weights
+    variances = (
+        np.einsum("k,gkl,l->g", weights, ahead, weights)
+        - np.einsum("gi,gi->g", cross_w, gain_w)
+        + unexplained_w**2 / a_11
+    ) * scale
+    diagonals = (
+        np.diagonal(ahead, axis1=1, axis2=2)
+        - np.einsum("gik,gik->gk", cross, gain)
+        + unexplained**2 / a_11[:, None]
+    ) * scale[:, None]
     means = paths @ weights
-    variances = np.einsum("k,gkl,l->g", weights, covariances, weights)
     posterior = loglik + np.log(prior)
     posterior = np.exp(posterior - posterior.max())
     posterior /= posterior.sum()
     mean = float(posterior @ means)
     variance = float(posterior @ (variances + (means - mean) ** 2))
     path = posterior @ paths
-    path_variance = posterior @ (np.diagonal(covariances, axis1=1, axis2=2) + (paths - path) ** 2)
+    path_variance = posterior @ (diagonals + (paths - path) ** 2)
     trending = (sizes[:, 1] > 0) | (sizes[:, 2] > 0)
     return Forecast(
         mean,
