@@ -331,10 +331,10 @@ def test_the_key_table_adds_up_with_a_unit_in_every_cell(content: ReportContent)
         assert row.method  # in words
     methods = {row.method for row in table}
     assert methods <= {
-        "Corrigé de la saisonnalité et de la tendance",
-        "Par rapport aux sites témoins",
-        "Adjusted for season and trend",
-        "Against control sites",
+        "Saisons et tendance",
+        "Sites témoins",
+        "Season and trend",
+        "Control sites",
     }
 
 

@@ -40,7 +40,7 @@ def write_pdf(content: ReportContent, charts: list[RenderedChart], path: Path) -
         _cover(content),
         *_paragraph_pages(say(language, "summary_title"), summary_paragraphs(content)),
         *(chart.figure for chart in charts[:1]),
-        _table_page(content),
+        *_table_pages(content),
         *(chart.figure for chart in charts[1:]),
         *_paragraph_pages(say(language, "quality_title"), _quality_paragraphs(content)),
         *_paragraph_pages(say(language, "method_title"), _method_paragraphs(content)),
@@ -145,23 +145,41 @@ TABLE_LINE = 0.041
 """Height of a line of the table, in fractions of the page height."""
 
 
-def _table_page(content: ReportContent) -> Figure:
+def _table_pages(content: ReportContent) -> list[Figure]:
     """The key indicators of the client total: for each KPI, its name and verdict on a line,
     then the observed levels before and after, the level without the transformation, the
     change (after against that level) with its interval, and the method, each cell with its
-    unit and wrapped to its column."""
+    unit and wrapped to its column; a new page when the next KPI would not fit, the note
+    under the last one."""
     language = content.language
-    figure = _titled_page(say(language, "key_table_title"))
-    y = _table_line(figure, TOP + LINE, [say(language, key) for key, *_ in TABLE_COLUMNS], True)
+    headers = [say(language, key) for key, *_ in TABLE_COLUMNS]
+    note = textwrap.fill(say(language, "table_note"), 132)
+    note_height = 0.028 * (note.count("\n") + 1)  # 7.5 pt lines on a 4.5 in page
+    pages: list[Figure] = []
+    y = BOTTOM
     for row in key_table(content):
+        cells = [row.before, row.after, row.counterfactual, row.change, row.interval, row.method]
+        if y - TABLE_LINE * (1 + _table_line_count(cells)) - 0.03 < BOTTOM:
+            pages.append(_titled_page(say(language, "key_table_title")))
+            y = _table_line(pages[-1], TOP + LINE, headers, True)
+        figure = pages[-1]
         figure.text(0.04, y, row.label, fontsize=TABLE_FONT_SIZE, weight="bold", va="top")
         figure.text(0.97, y, row.verdict, fontsize=TABLE_FONT_SIZE, weight="bold", va="top",
                     ha="right", color=style.VERDICT_TEXT[row.verdict_code])  # fmt: skip
-        cells = [row.before, row.after, row.counterfactual, row.change, row.interval, row.method]
         y = _table_line(figure, y - TABLE_LINE, cells, False)
-    figure.text(0.04, y - 0.01, textwrap.fill(say(language, "table_note"), 115),
-                fontsize=9, color="#595959", va="top")  # fmt: skip
-    return figure
+    if not pages or y - 0.01 - note_height < 0.01:
+        pages.append(_titled_page(say(language, "key_table_title")))
+        y = TOP + LINE
+    pages[-1].text(0.04, y - 0.01, note, fontsize=7.5, color="#595959", va="top")
+    return pages
+
+
+def _table_line_count(cells: list[str]) -> int:
+    """How many text lines a table line of `cells` takes, once wrapped to its columns."""
+    return max(
+        len(textwrap.wrap(cell, width, break_long_words=False) or [""])
+        for cell, (_, _, width, _) in zip(cells, TABLE_COLUMNS, strict=True)
+    )
 
 
 def _table_line(figure: Figure, y: float, cells: list[str], header: bool) -> float:
