@@ -85,6 +85,9 @@ BASE_KPIS: dict[str, Kpi] = {
 }
 
 
+CONSTANT_PRICES_LABEL = {"fr": " à prix constants", "en": " at constant prices"}
+"""What follows the label of a KPI compared at constant prices (`impact.constant_prices`)."""
+
 ADDITIVE_UNITS: frozenset[str] = frozenset({"eur", "hours", "fte", "units", "parcels", "people"})
 """Base units whose values add up across sites (a client total is their sum); percentages do
 not, so a base percentage KPI has no client total."""

@@ -1,15 +1,25 @@
 -- Every KPI of the client per site and period, base and derived, plus two totals per period:
 -- the client (its transformed sites) and the pooled control sites. Reads the registered
 -- relations `derived_definitions` (kpi, numerator, denominator, factor, unit), `site_groups`
--- (site, scope: 'client_total' or 'controls_total') and `additive_kpis` (kpi).
+-- (site, scope: 'client_total' or 'controls_total'), `additive_kpis` (kpi) and
+-- `price_indices` (kpi, period_start, grain, price_index: a money KPI at constant prices is
+-- divided by its index before any ratio or total).
 -- A derived value exists only where both its parts exist and the denominator is not zero; a total
 -- of a base KPI is the sum of the sites' values, a total of a ratio the ratio of the sums; a total exists only for periods where every site of its
 -- group that ever reported the KPI (or both its parts) reported it.
 create or replace table kpi_series as
 with base as (
-    select site, period_start, grain, kpi, value, unit
-    from kpi_values
-    where value is not null
+    select
+        v.site,
+        v.period_start,
+        v.grain,
+        v.kpi,
+        v.value / coalesce(i.price_index, 1.0) as value,
+        v.unit
+    from kpi_values as v
+    left join price_indices as i
+        on i.kpi = v.kpi and i.period_start = v.period_start and i.grain = v.grain
+    where v.value is not null
 ),
 
 pairs as (

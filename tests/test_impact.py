@@ -247,3 +247,64 @@ def test_a_client_without_values_has_nothing_to_report(con) -> None:
 
 def series_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute("select site, period_start, kpi, value from kpi_series").df()
+
+
+def bakery_prices(con: duckdb.DuckDBPyConnection) -> dict[int, float]:
+    """Three years of a bakery chain's revenue and FTE per site (A, B live in January 2025, C
+    a control that is left out here): selling prices up 8 % in 2023, 5 % in 2024, 2 % after,
+    a December peak, noise, and +6 % of real revenue per FTE from go-live. Returns the yearly
+    rates the client's controller gives."""
+    rates = {2023: 8.0, 2024: 5.0, 2025: 2.0, 2026: 2.0}
+    rng = np.random.default_rng(17)
+    months = pd.date_range("2023-01-01", "2026-06-01", freq="MS")
+    # The price level month by month: each month adds a twelfth of its year's change.
+    growth = np.log1p(np.array([rates[month.year] for month in months]) / 100) / 12
+    log_price = np.concatenate([[0.0], np.cumsum(growth)[:-1]])
+    log_price -= log_price[list(months).index(pd.Timestamp("2025-01-01"))]
+    rows = []
+    for site, level in (("A", 52_000.0), ("B", 38_000.0), ("C", 45_000.0)):
+        for month, price in zip(months, np.exp(log_price), strict=True):
+            season = 1.15 if month.month == 12 else 1.0
+            effect = 1.06 if month >= pd.Timestamp("2025-01-01") and site != "C" else 1.0
+            noise = np.exp(rng.normal(0, 0.015))
+            day = str(month.date())
+            rows.append((site, day, "revenue_eur", level * price * season * effect * noise))
+            rows.append((site, day, "fte", 10.0))
+    deliver(con, rows)
+    return rates
+
+
+def test_money_at_constant_prices_is_not_read_as_an_effect(con) -> None:
+    rates = bakery_prices(con)
+    plain = config(sites=[{"name": "A"}, {"name": "B"}])
+    deflated = config(
+        sites=[{"name": "A"}, {"name": "B"}],
+        impact={"constant_prices": {"revenue_eur": {"yearly_change_pct": rates}}},
+    )
+    build_kpi_series(con, deflated)
+    at_go_live = series(con)[("A", "2025-01-01", "revenue_eur")]
+    rows = analyse_warehouse(con, deflated, "test")
+    total = rows.query("kpi == 'revenue_per_fte' and site == @CLIENT_TOTAL and preferred").iloc[0]
+    # Prices taken out: the real +6 %, within a point, its interval around it, and said so.
+    assert total["rel_change_pct"] == pytest.approx(6, abs=1)
+    assert total["ci_low"] < 6 < total["ci_high"] and total["verdict"] == "improved"
+    assert total["label_en"] == "Revenue per FTE at constant prices"
+    assert total["sentence_fr"].startswith("Chiffre d'affaires par ETP à prix constants\u00a0: +")
+    # The series itself is in go-live prices: the index is 1 at go-live, and a year later
+    # the year's 2 % is divided out (the nominal value is higher by that and the noise).
+    deflated_later = series(con)[("A", "2026-01-01", "revenue_eur")]
+
+    build_kpi_series(con, plain)
+    nominal = analyse_warehouse(con, plain, "test")
+    naive = nominal.query(
+        "kpi == 'revenue_per_fte' and site == @CLIENT_TOTAL and method == 'before_after'"
+    ).iloc[0]
+    assert naive["rel_change_pct"] > 9  # prices inflate the naive comparison
+    assert series(con)[("A", "2025-01-01", "revenue_eur")] == pytest.approx(at_go_live)
+    nominal_later = series(con)[("A", "2026-01-01", "revenue_eur")]
+    assert nominal_later / deflated_later == pytest.approx(1.02)
+
+
+def test_only_money_has_a_price_index() -> None:
+    with pytest.raises(ValidationError, match="fte is not an amount in EUR"):
+        config(impact={"constant_prices": {"fte": {"yearly_change_pct": {2024: 3}}}})

@@ -297,6 +297,17 @@ class Target(StrictModel):
         return value
 
 
+class PriceIndex(StrictModel):
+    """A price or wage index for a money KPI, given by its change over each calendar year."""
+
+    yearly_change_pct: dict[int, float] = Field(
+        description="Change of the index over each calendar year, in percent (`2024: 3.5`), "
+        "spread evenly over its months; a year before the first given takes the first "
+        "year's change, a year after the last the last year's.",
+        min_length=1,
+    )
+
+
 class Impact(StrictModel):
     """How the before/after comparison is made."""
 
@@ -307,6 +318,19 @@ class Impact(StrictModel):
         0, ge=0, description="Months after go-live left out of the comparison (ramp-up)."
     )
     targets: list[Target] = Field(default_factory=list, description="Promised changes.")
+    constant_prices: dict[KpiName, PriceIndex] = Field(
+        default_factory=dict,
+        description="Money KPIs compared at constant prices: each is divided by its index "
+        "(1 at the first go-live) before any ratio or total, and reports say so.",
+    )
+
+    @field_validator("constant_prices")
+    @classmethod
+    def _money_only(cls, value: dict[str, PriceIndex]) -> dict[str, PriceIndex]:
+        for kpi in value:
+            if BASE_KPIS[kpi].unit != "eur":
+                raise ValueError(f"{kpi} is not an amount in EUR: only money has a price index")
+        return value
 
 
 class ClientConfig(StrictModel):

@@ -12,14 +12,14 @@ carries the trend's uncertainty.
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import duckdb
 import pandas as pd
 
 from pipelines.catalogue import BASE_KPIS, CATALOGUE_VERSION
 from pipelines.config.model import ClientConfig
-from pipelines.impact import sentences
+from pipelines.impact import prices, sentences
 from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL, derived_kpis, read_kpi_series
 from pipelines.impact.statistics import (
     Basis,
@@ -104,8 +104,21 @@ class KpiInfo:
 
 def kpi_infos(config: ClientConfig) -> dict[str, KpiInfo]:
     """Unit, direction and labels of every base and derived KPI of the client."""
-    entries = [*BASE_KPIS.values(), *derived_kpis(config).values()]
-    return {e.name: KpiInfo(e.name, e.unit, e.direction, e.label_fr, e.label_en) for e in entries}
+    infos = {
+        kpi.name: KpiInfo(kpi.name, kpi.unit, kpi.direction, kpi.label_fr, kpi.label_en)
+        for kpi in BASE_KPIS.values()
+    }
+    for name in config.impact.constant_prices:
+        info = infos[name]
+        if prices.at_constant_prices(config, name, None):
+            infos[name] = replace(
+                info,
+                label_fr=prices.labelled(info.label_fr, "fr"),
+                label_en=prices.labelled(info.label_en, "en"),
+            )
+    for kpi in derived_kpis(config).values():
+        infos[kpi.name] = KpiInfo(kpi.name, kpi.unit, kpi.direction, kpi.label_fr, kpi.label_en)
+    return infos
 
 
 def period_on_or_after(day: dt.date, grain: Grain) -> pd.Timestamp:

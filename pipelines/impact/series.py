@@ -5,12 +5,14 @@ three small relations registered here from the catalogue and `client.yaml`.
 """
 
 from collections.abc import Collection, Iterator
+from dataclasses import replace
 
 import duckdb
 import pandas as pd
 
 from pipelines.catalogue import ADDITIVE_UNITS, BASE_KPIS, DERIVED_KPIS, DerivedKpi
 from pipelines.config.model import ClientConfig
+from pipelines.impact import prices
 from pipelines.sql import execute_sql
 
 CLIENT_TOTAL = "__client_total__"
@@ -20,7 +22,8 @@ CONTROLS_TOTAL = "__controls_total__"
 
 
 def derived_kpis(config: ClientConfig) -> dict[str, DerivedKpi]:
-    """The catalogue's derived KPIs and the client's own."""
+    """The catalogue's derived KPIs and the client's own; those at constant prices say so in
+    their labels."""
     own = {
         spec.name: DerivedKpi(
             spec.name,
@@ -35,7 +38,17 @@ def derived_kpis(config: ClientConfig) -> dict[str, DerivedKpi]:
         )
         for spec in config.derived_kpis
     }
-    return {**DERIVED_KPIS, **own}
+    every = {**DERIVED_KPIS, **own}
+    return {
+        name: replace(
+            kpi,
+            label_fr=prices.labelled(kpi.label_fr, "fr"),
+            label_en=prices.labelled(kpi.label_en, "en"),
+        )
+        if prices.at_constant_prices(config, name, kpi)
+        else kpi
+        for name, kpi in every.items()
+    }
 
 
 def build_kpi_series(con: duckdb.DuckDBPyConnection, config: ClientConfig) -> int:
@@ -57,10 +70,12 @@ def build_kpi_series(con: duckdb.DuckDBPyConnection, config: ClientConfig) -> in
     additive = pd.DataFrame(
         {"kpi": [k.name for k in BASE_KPIS.values() if k.unit in ADDITIVE_UNITS]}
     )
+    periods = execute_sql(con, "select_value_periods").df()
     relations = {
         "derived_definitions": definitions,
         "site_groups": groups,
         "additive_kpis": additive,
+        "price_indices": prices.price_indices(config, periods),
     }
     for name, frame in relations.items():
         con.register(name, frame)
