@@ -308,3 +308,36 @@ def test_money_at_constant_prices_is_not_read_as_an_effect(con) -> None:
 def test_only_money_has_a_price_index() -> None:
     with pytest.raises(ValidationError, match="fte is not an amount in EUR"):
         config(impact={"constant_prices": {"fte": {"yearly_change_pct": {2024: 3}}}})
+
+
+def test_a_site_opened_during_the_baseline_leaves_its_own_ramp_up_out(con) -> None:
+    """B opened in July 2023 at 70 % of its productivity, reaching it over six months; A ran
+    all along. Both gain 8 % from the January 2025 go-live. B's before side starts after its
+    opening ramp-up, so the ramp-up is not extrapolated as a trend."""
+    rng = np.random.default_rng(23)
+    months = pd.date_range("2022-01-01", "2026-03-01", freq="MS")
+    opened = pd.Timestamp("2023-07-01")
+    rows = []
+    for site in ("A", "B"):
+        for month in months:
+            if site == "B" and month < opened:
+                continue
+            age = (month.year - opened.year) * 12 + month.month - opened.month
+            ramp = min(1.0, 0.7 + 0.05 * age) if site == "B" else 1.0
+            effect = 1.08 if month >= pd.Timestamp("2025-01-01") else 1.0
+            hours = 1000.0 * np.exp(rng.normal(0, 0.01))
+            units = hours * 4.0 * ramp * effect * np.exp(rng.normal(0, 0.02))
+            rows += [(site, str(month.date()), "hours_worked", hours),
+                     (site, str(month.date()), "units_produced", units)]  # fmt: skip
+    deliver(con, rows)
+    two_sites = config(sites=[{"name": "A"}, {"name": "B"}])
+    build_kpi_series(con, two_sites)
+    rows = analyse_warehouse(con, two_sites, "test").query("kpi == 'units_per_hour'")
+    by_site = rows[rows["preferred"]].set_index("site")
+    assert by_site.loc["A", "n_before"] == 24  # the default baseline of 24 months
+    assert by_site.loc["B", "n_before"] == 12  # July 2023 + 6 months to December 2024
+    for site in ("A", "B", CLIENT_TOTAL):
+        row = by_site.loc[site]
+        assert row["method"] == "seasonal"
+        assert row["rel_change_pct"] == pytest.approx(8, abs=3), site
+        assert row["ci_low"] < 8 < row["ci_high"], site

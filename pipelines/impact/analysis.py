@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from pipelines.catalogue import BASE_KPIS, CATALOGUE_VERSION
@@ -37,6 +38,8 @@ from pipelines.impact.statistics import (
 PREFERENCE = ("did", "seasonal", "before_after")
 ESTIMATE_FIELDS = [f for f in fields(Estimate) if f.name not in ("insufficiency", "counterfactual")]
 WEEKS_PER_MONTH = 52 / 12
+NEW_SITE_RAMP_UP_MONTHS = 6
+"""A site opened during the baseline: its first months are left out of its before side."""
 
 IMPACT_COLUMNS = [
     "client",
@@ -202,10 +205,16 @@ def _results(
 
 def _windows(config: ClientConfig, by_site: dict[str, Observed]) -> Iterator[tuple[str, Window]]:
     """Each transformed site with its window, then the client total: before ends before the
-    first go-live, after starts at the last one (the roll-out in between is left out)."""
+    first go-live, after starts at the last one (the roll-out in between is left out). A
+    series that starts later than the client's first (a site opened during the baseline, or
+    a total that waits for it) leaves its first months out of the before side: they are the
+    new site's own ramp-up, not its level."""
     grain = config.grain
     baseline = periods_of_months(config.impact.baseline_months, grain)
     ramp_up = periods_of_months(config.impact.ramp_up_months, grain)
+    opening = periods_of_months(NEW_SITE_RAMP_UP_MONTHS, grain)
+    starts = [int(values.periods[0]) for values in by_site.values() if values.periods.size]
+    earliest = min(starts, default=0)
     go_lives = []
     for site in config.sites:
         go_live = config.go_live_of(site.name)
@@ -214,11 +223,36 @@ def _windows(config: ClientConfig, by_site: dict[str, Observed]) -> Iterator[tup
         start = period_on_or_after(go_live, grain)
         go_lives.append(start)
         if site.name in by_site:
-            yield site.name, Window(start, grain, ramp_up, baseline)
+            first = _opened(by_site[site.name], earliest, opening, start, grain)
+            yield site.name, Window(start, grain, ramp_up, baseline, first_before=first)
     if CLIENT_TOTAL in by_site and go_lives:
         first, last = min(go_lives), max(go_lives)
         last_before = None if first == last else _previous(first, grain)
-        yield CLIENT_TOTAL, Window(last, grain, ramp_up, baseline, last_before)
+        opened = _opened(by_site[CLIENT_TOTAL], earliest, opening, first, grain)
+        yield CLIENT_TOTAL, Window(last, grain, ramp_up, baseline, last_before, opened)
+
+
+def _opened(
+    values: Observed, earliest: int, opening: int, go_live: pd.Timestamp, grain: Grain
+) -> pd.Timestamp | None:
+    """The first period after a late series' opening ramp-up, when a year of periods before
+    go-live is left after it; else None (the whole series is used)."""
+    if not values.periods.size or int(values.periods[0]) <= earliest:
+        return None
+    after_opening = int(values.periods[0]) + opening
+    if period_numbers(np.asarray([go_live.to_datetime64()]), grain)[0] - after_opening < (
+        periods_of_months(12, grain)
+    ):
+        return None
+    return pd.Timestamp(_period_starts(np.asarray([after_opening]), grain)[0])
+
+
+def _period_starts(numbers: np.ndarray, grain: Grain) -> np.ndarray:
+    """The start days of period numbers (months since January 1970, or weeks counting Mondays
+    from 1969-12-29, as `period_numbers` makes them)."""
+    if grain == "month":
+        return numbers.astype("datetime64[M]").astype("datetime64[D]")
+    return (7 * numbers - 3).astype("datetime64[D]")
 
 
 def _previous(period: pd.Timestamp, grain: Grain) -> pd.Timestamp:
@@ -255,13 +289,10 @@ def _preferred(estimates: list[Estimate]) -> Estimate:
 
 
 def _path_frame(site: str, kpi: str, estimate: Estimate, grain: Grain) -> pd.DataFrame:
+    """The counterfactual path of a result, as `COUNTERFACTUAL_COLUMNS` rows."""
     path = estimate.counterfactual
     assert path is not None
-    if grain == "month":
-        starts = path.periods.astype("datetime64[M]").astype("datetime64[D]")
-    else:
-        # Week numbers count Mondays from 1969-12-29 (see period_numbers).
-        starts = (7 * path.periods - 3).astype("datetime64[D]")
+    starts = _period_starts(path.periods, grain)
     return pd.DataFrame(
         {
             "site": site,

@@ -196,6 +196,6 @@ def t_quantile(df: int) -> float:
     return float(special.stdtrit(max(df, 1), 0.975))
 
 
-def normal_p_value(z: float, df: int) -> float:
+def t_p_value(z: float, df: int) -> float:
     """Two-sided p-value of a t statistic."""
     return 2 * float(special.stdtr(max(df, 1), -abs(z))) if math.isfinite(z) else math.nan

@@ -1,7 +1,7 @@
 """One sentence per impact result, in French and in English, numbers formatted by Babel.
 
 « Productivité (unités par heure) : +12,0 % (IC 95 % : +9,1 % à +14,8 %), amélioration
-significative (corrigé de la saisonnalité). »
+significative (corrigé de la saisonnalité et de la tendance). »
 """
 
 from pipelines.formatting import percent, signed_number
