@@ -341,3 +341,27 @@ def test_a_site_opened_during_the_baseline_leaves_its_own_ramp_up_out(con) -> No
         assert row["method"] == "seasonal"
         assert row["rel_change_pct"] == pytest.approx(8, abs=3), site
         assert row["ci_low"] < 8 < row["ci_high"], site
+
+
+def test_a_result_a_fake_go_live_downgraded_is_not_replaced_by_the_naive_one() -> None:
+    """Prices accelerating (log-quadratic), no effect at all: the season-and-trend model
+    reads about +10 %, the fake go-live a year earlier shows as much, so the result is "not
+    enough evidence". The naive before/after (far more, and "significant") must not lead."""
+    rng = np.random.default_rng(0)
+    step = np.arange(54)
+    prices = 100 * np.exp(0.0004 * step**2 + rng.normal(0, 0.01, len(step)))
+    frame = monthly("A", "2021-07-01", prices, "revenue_eur")
+    one_site = config(sites=[{"name": "A"}], impact={"baseline_months": 36})
+    rows = analyse(frame, one_site, "test").set_index("method")
+    assert rows.loc["seasonal", "preferred"]
+    assert rows.loc["seasonal", "verdict"] == "insufficient_data"
+    assert rows.loc["seasonal", "reason_en"].startswith("a fake go-live 12 periods earlier")
+    assert not rows.loc["before_after", "preferred"]
+    assert rows.loc["before_after", "verdict"] == "improved"  # what the naive one would claim
+
+
+def test_a_price_index_names_every_year_it_spans() -> None:
+    with pytest.raises(ValidationError, match="no change given for 2024: give every year"):
+        config(
+            impact={"constant_prices": {"revenue_eur": {"yearly_change_pct": {2023: 5, 2025: 2}}}}
+        )

@@ -102,6 +102,11 @@ def test_seasonal_recovers_the_effect_the_naive_comparison_understates() -> None
     assert fitted.abs_change == pytest.approx(fitted.mean_after - fitted.counterfactual_after)
     assert naive.change is not None and abs(naive.change - 12) > 2
     assert naive.counterfactual_after == pytest.approx(naive.mean_before)
+    # The drawn counterfactual averages, over the after side, to the table's level.
+    path = fitted.counterfactual
+    assert path is not None and len(path.periods) == 7
+    assert path.expected.mean() == pytest.approx(fitted.counterfactual_after)
+    assert np.all(path.low < path.expected) and np.all(path.expected < path.high)
 
 
 def test_seasonal_is_unbiased_over_many_draws() -> None:
@@ -159,9 +164,12 @@ def test_white_noise_forecast_is_the_mean_with_the_textbook_interval(monkeypatch
     periods = np.arange(45, dtype=float)
     weights = np.full(15, 1 / 15)
     result = counterfactual.forecast(
-        periods, periods.astype(int) % 12, values, 30, weights, 12, seasons=False, trend=False
-    )
+        periods, periods.astype(int) % 12, values, 30, weights, 12, seasons=False, trend=False,
+        before_weights=np.full(30, 1 / 30),
+    )  # fmt: skip
     assert result.mean == pytest.approx(values.mean())
+    # The naive comparison's variance is the same here: the forecast is the before mean.
+    assert result.contrast_variance == pytest.approx(values.var(ddof=1) * (1 / 15 + 1 / 30))
     assert result.variance == pytest.approx(values.var(ddof=1) * (1 / 15 + 1 / 30))
     assert result.df == 29
     assert result.path == pytest.approx(np.full(15, values.mean()))
@@ -181,14 +189,20 @@ def test_ar1_forecast_agrees_with_generalised_least_squares(monkeypatch) -> None
     periods = np.arange(48, dtype=float)
     weights = np.full(12, 1 / 12)
     result = counterfactual.forecast(
-        periods, periods.astype(int) % 12, values, 36, weights, 12, seasons=False, trend=False
-    )
+        periods, periods.astype(int) % 12, values, 36, weights, 12, seasons=False, trend=False,
+        before_weights=np.full(36, 1 / 36),
+    )  # fmt: skip
     lags = np.abs(np.subtract.outer(np.arange(36), np.arange(36)))
     gls = sm.GLS(values, np.ones((36, 1)), sigma=phi**lags).fit()
     level = gls.params[0]
     expected = level + phi ** np.arange(1, 13) * (values[-1] - level)
     assert result.path == pytest.approx(expected)
     assert result.mean == pytest.approx(expected.mean())
+    # The naive after-less-before comparison under the same AR(1): c' R c times the GLS
+    # scale (residual sum of squares in the whitened model over n - 1).
+    whole = np.abs(np.subtract.outer(np.arange(48), np.arange(48)))
+    contrast = np.r_[np.full(36, -1 / 36), weights]
+    assert result.contrast_variance == pytest.approx(gls.scale * contrast @ phi**whole @ contrast)
 
 
 def test_a_trend_carried_further_ahead_is_less_certain() -> None:

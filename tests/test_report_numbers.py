@@ -606,3 +606,15 @@ def test_every_word_of_the_report_exists_in_both_languages() -> None:
     for language in ("fr", "en"):
         words = catalogue[language]["chart_words"]
         assert all(isinstance(text, str) and text for text in words.values())
+
+
+def test_a_result_a_fake_go_live_matched_reads_not_enough_evidence() -> None:
+    from pipelines.report.figures import change_cell, verdict_words
+
+    downgraded = {"verdict": "insufficient_data", "rel_change_pct": 9.8, "abs_change": 1.2}
+    missing = {"verdict": "insufficient_data", "rel_change_pct": None, "abs_change": None}
+    assert verdict_words(downgraded, "fr") == "Preuves insuffisantes"
+    assert verdict_words(downgraded, "en") == "Not enough evidence"
+    assert verdict_words(missing, "fr") == "Données insuffisantes"
+    assert change_cell(missing, "en") == "Insufficient data"
+    assert verdict_words({"verdict": "improved"}, "fr") == "Amélioration"

@@ -307,6 +307,14 @@ class PriceIndex(StrictModel):
         min_length=1,
     )
 
+    @field_validator("yearly_change_pct")
+    @classmethod
+    def _years_follow(cls, value: dict[int, float]) -> dict[int, float]:
+        missing = sorted(set(range(min(value), max(value) + 1)) - set(value))
+        if missing:
+            raise ValueError(f"no change given for {', '.join(map(str, missing))}: give every year")
+        return value
+
 
 class Impact(StrictModel):
     """How the before/after comparison is made."""

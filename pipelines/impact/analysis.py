@@ -40,6 +40,9 @@ ESTIMATE_FIELDS = [f for f in fields(Estimate) if f.name not in ("insufficiency"
 WEEKS_PER_MONTH = 52 / 12
 NEW_SITE_RAMP_UP_MONTHS = 6
 """A site opened during the baseline: its first months are left out of its before side."""
+LATE_START_PERIODS = 3
+"""A series counts as opened late when it starts at least this many periods after the
+client's first (one or two missing first periods are a gap in an export, not an opening)."""
 
 IMPACT_COLUMNS = [
     "client",
@@ -237,7 +240,7 @@ def _opened(
 ) -> pd.Timestamp | None:
     """The first period after a late series' opening ramp-up, when a year of periods before
     go-live is left after it; else None (the whole series is used)."""
-    if not values.periods.size or int(values.periods[0]) <= earliest:
+    if not values.periods.size or int(values.periods[0]) < earliest + LATE_START_PERIODS:
         return None
     after_opening = int(values.periods[0]) + opening
     if period_numbers(np.asarray([go_live.to_datetime64()]), grain)[0] - after_opening < (
@@ -281,8 +284,15 @@ def _estimates(
 
 def _preferred(estimates: list[Estimate]) -> Estimate:
     """The first usable result in order of preference; with none, the naive one, whose reason
-    (too few periods, too many missing) is the most basic."""
-    usable = [e for e in estimates if e.verdict != "insufficient_data"]
+    (too few periods, too many missing) is the most basic. A result that a fake go-live
+    downgraded is usable: its "not enough evidence" is the answer, and the naive comparison,
+    more exposed still to the movements that fooled the model, never takes its place."""
+    usable = [
+        e
+        for e in estimates
+        if e.verdict != "insufficient_data"
+        or (e.insufficiency is not None and e.insufficiency.code == "placebo")
+    ]
     if not usable:
         return next(e for e in estimates if e.method == "before_after")
     return min(usable, key=lambda e: PREFERENCE.index(e.method))

@@ -37,6 +37,7 @@ GAP_SIMPLER_PRIOR = 0.8
 """The same for a gap to control sites: parallel trends are the design's premise, so a gap
 that drifts has to show it in the data before the forecast carries it."""
 JITTER = 1e-9
+"""Added to the before periods' correlations so that their solve never meets a singular matrix."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,10 @@ class Forecast:
     those of the weighted mean over the target periods that the weights select, the variance
     including the noise those periods would have had. `df` is the degrees of freedom of the
     t quantile (periods before, less the level). `trend_weight` is the posterior weight of the
-    models with a trend (fixed or wandering); `season_weight` that of the models with seasons.
+    models with a trend (fixed or wandering); `season_weight` that of the models with seasons;
+    `persistence` the posterior mean of the noise's AR(1) coefficient. `contrast_variance` is
+    the variance of the weighted after mean less the plain before mean (the naive
+    comparison), when the forecast was asked for it.
     """
 
     mean: float
@@ -58,6 +62,7 @@ class Forecast:
     trend_weight: float
     season_weight: float
     persistence: float
+    contrast_variance: float | None = None
 
 
 def _prior(sizes: np.ndarray, simpler: float) -> np.ndarray:
@@ -93,6 +98,7 @@ def forecast(
     seasons: bool = True,
     trend: bool = True,
     simpler: float = SIMPLER_PRIOR,
+    before_weights: np.ndarray | None = None,
 ) -> Forecast:
     """Forecast the periods after the first `n_before` from those `n_before` values.
 
@@ -100,7 +106,9 @@ def forecast(
     targets), in periods of the model; `months` their month of year; `values` the `n_before`
     observed values before; `weights` one per target period, summing to 1 (0 for a target that
     only the path needs). Without `seasons` or `trend`, those parts are left out of the model;
-    `simpler` is the prior weight of leaving each out.
+    `simpler` is the prior weight of leaving each out. With `before_weights` (one per before
+    value, summing to 1), the forecast also gives the variance of the after mean less the
+    before mean so weighted, under the same models.
     """
     sizes, prior = _grid(seasons, trend, simpler)
     n = n_before
@@ -153,6 +161,12 @@ def forecast(
     variance = float(posterior @ (variances + (means - mean) ** 2))
     path = posterior @ paths
     path_variance = posterior @ (diagonals + (paths - path) ** 2)
+    contrast_variance = None
+    if before_weights is not None:
+        contrast = np.concatenate([-before_weights, weights])
+        contrast_variance = float(
+            posterior @ (np.einsum("k,gkl,l->g", contrast, covariance, contrast) * scale)
+        )
     trending = (sizes[:, 1] > 0) | (sizes[:, 2] > 0)
     return Forecast(
         mean,
@@ -163,6 +177,7 @@ def forecast(
         float(posterior[trending].sum()),
         float(posterior[sizes[:, 0] > 0].sum()),
         float(posterior @ sizes[:, 3]),
+        contrast_variance,
     )
 
 

@@ -261,11 +261,10 @@ def before_after(
         return _insufficient("before_after", basis, values, sides, problem)
     scaled = _scale(values, basis)
     model = _model_data(observed.periods, scaled, sides, window.grain)
-    prediction = _forecast(model, SIMPLER_PRIOR, seasons=False, trend=False)
+    prediction = _forecast(model, SIMPLER_PRIOR, seasons=False, trend=False, contrast=True)
     change = float(scaled[sides.after].mean() - scaled[sides.before].mean())
-    return _result(
-        "before_after", basis, direction, values, sides, _effect(change, prediction), naive=True
-    )
+    effect = _effect(change, prediction, prediction.contrast_variance)
+    return _result("before_after", basis, direction, values, sides, effect, naive=True)
 
 
 def seasonal(
@@ -436,6 +435,8 @@ class _ModelData:
     weights: np.ndarray
     """Per target: its share of the observed after side (0 in the ramp-up)."""
     per_year: float
+    before_weights: np.ndarray
+    """Per before step: its share of the before side's observed periods."""
     target_steps: np.ndarray
     """Per period from go-live to the last one (`_Sides.first_target`..`last`): its target."""
 
@@ -465,23 +466,31 @@ def _model_data(periods: np.ndarray, scaled: np.ndarray, sides: _Sides, grain: G
         len(steps),
         weights,
         per_year,
+        counts / counts.sum(),
         target_steps,
     )
 
 
 def _forecast(
-    model: _ModelData, simpler: float, *, seasons: bool = True, trend: bool = True
+    model: _ModelData,
+    simpler: float,
+    *,
+    seasons: bool = True,
+    trend: bool = True,
+    contrast: bool = False,
 ) -> Forecast:
-    """The counterfactual forecast of a series prepared by `_model_data`."""
+    """The counterfactual forecast of a series prepared by `_model_data` (with `contrast`,
+    also the variance of the naive after-less-before comparison)."""
     return forecast(
         model.positions, model.months, model.before_values, model.n_before, model.weights,
         model.per_year, seasons=seasons, trend=trend, simpler=simpler,
+        before_weights=model.before_weights if contrast else None,
     )  # fmt: skip
 
 
-def _effect(change: float, prediction: Forecast) -> _Effect:
-    """An effect on the model's scale with the forecast's uncertainty."""
-    se = math.sqrt(prediction.variance)
+def _effect(change: float, prediction: Forecast, variance: float | None = None) -> _Effect:
+    """An effect on the model's scale with the forecast's uncertainty (or `variance`)."""
+    se = math.sqrt(prediction.variance if variance is None else variance)
     margin = t_quantile(prediction.df) * se
     p_value = t_p_value(change / se, prediction.df) if se > 0 else math.nan
     return _Effect(change, change - margin, change + margin, p_value)
@@ -509,6 +518,7 @@ def _modelled(
     effect = _effect(change, prediction)
     path = _path(periods, sides, model, prediction, basis, reference)
     estimate = _result(method, basis, direction, values, sides, effect, path=path)
+    estimate = replace(estimate, counterfactual=_levelled(path, periods[sides.after], estimate))
     if estimate.verdict in ("improved", "worsened"):
         placebo = _placebo(periods, scaled, sides, grain, simpler)
         if placebo is not None and abs(placebo.value) >= PLACEBO_SHARE * abs(change):
@@ -540,6 +550,21 @@ def _path(
     if basis == "relative":
         expected, low, high = np.exp(expected), np.exp(low), np.exp(high)
     return Counterfactual(every[keep], expected[keep], low[keep], high[keep])
+
+
+def _levelled(path: Counterfactual, after: np.ndarray, estimate: Estimate) -> Counterfactual:
+    """The path, scaled so that its mean over the observed after periods is the table's
+    `counterfactual_after`: on the log scale the two differ by the spread of the path (the
+    mean of exponentials is not the exponential of the mean), and a chart must draw the
+    number its table prints. Unchanged on the absolute basis, where they agree already."""
+    target = estimate.counterfactual_after
+    drawn = path.expected[np.isin(path.periods, after)]
+    if estimate.basis == "absolute" or target is None or not drawn.size:
+        return path
+    factor = target / float(drawn.mean())
+    return Counterfactual(
+        path.periods, path.expected * factor, path.low * factor, path.high * factor
+    )
 
 
 def _placebo(

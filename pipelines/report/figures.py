@@ -154,12 +154,22 @@ def displayed_change(row: Mapping[str, object]) -> Change | None:
     return Change(after - expected, after - band[1], after - band[0], "absolute")
 
 
+def verdict_words(row: Mapping[str, object], language: str) -> str:
+    """The verdict in words; a result with numbers but no verdict (a fake go-live showed as
+    much: see `reason_fr`/`reason_en`) is « Preuves insuffisantes », not missing data."""
+    verdict = str(row["verdict"])
+    numbers = not _missing(row.get("rel_change_pct")) or not _missing(row.get("abs_change"))
+    if verdict == "insufficient_data" and numbers:
+        return say(language, "verdict_inconclusive")
+    return say(language, f"verdict_{verdict}")
+
+
 def change_cell(row: Mapping[str, object], language: str) -> str:
     """The change alone, as the key table writes it: `+12,0 %`, `+3,0 pts`; the words
     « Données insuffisantes » without one."""
     change = displayed_change(row)
     if change is None:
-        return say(language, "verdict_insufficient_data")
+        return verdict_words(row, language)
     return _change_number(change.value, change.basis, str(row.get("unit")), language)
 
 
@@ -177,7 +187,7 @@ def change_text(row: Mapping[str, object], language: str) -> str:
     """`+12,0 % (IC 95 % : +9,1 % à +14,8 %)`: a result's change and interval (points for a
     rate: `+3,0 pts (IC 95 % : +1,1 pts à +4,9 pts)`)."""
     if displayed_change(row) is None:
-        return say(language, "verdict_insufficient_data")
+        return verdict_words(row, language)
     interval = say(language, "col_interval")
     separator = "\u00a0: " if language == "fr" else ": "
     return f"{change_cell(row, language)} ({interval}{separator}{interval_cell(row, language)})"
@@ -261,7 +271,7 @@ def key_table(content: ReportContent) -> list[KeyTableRow]:
                 change=change_cell(row, language),
                 interval=interval_cell(row, language),
                 method=method_label(row.get("method"), language),
-                verdict=say(language, f"verdict_{row['verdict']}"),
+                verdict=verdict_words(row, language),
                 verdict_code=str(row["verdict"]),
             )
         )

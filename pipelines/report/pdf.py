@@ -276,15 +276,13 @@ def _calibration_pages(language: str) -> list[Figure]:
     y = _calibration_line(figure, 0.86, headers, header=True)
     overall = {**study["overall"], f"label_{language}": say(language, "calibration_overall")}
     for family in [*study["families"], overall]:
+        errors = [_figure(family.get(key), language) for key in ("mae", "naive_mae")]
         cells = [
             str(family[f"label_{language}"]),
             formatting.number(family["series"], language, 0),
-            formatting.percent(100 * family["coverage"], language, decimals=1),
-            f"{formatting.number(family['mae'], language, 1)} / "
-            f"{formatting.number(family['naive_mae'], language, 1)}",
-            formatting.percent(100 * family["false_positive_rate"], language, decimals=1)
-            if family.get("false_positive_rate") is not None
-            else "–",
+            _share(family.get("coverage"), language),
+            " / ".join(errors),
+            _share(family.get("false_positive_rate"), language),
         ]
         y = _calibration_line(figure, y, cells, header=family is overall)
     series = formatting.number(overall["series"], language, 0)
@@ -292,6 +290,16 @@ def _calibration_pages(language: str) -> list[Figure]:
     figure.text(0.04, y - 0.005, textwrap.fill(note, 130), fontsize=7.5, color="#595959",
                 va="top")  # fmt: skip
     return [figure]
+
+
+def _share(value: float | None, language: str) -> str:
+    """A share of the study as a percentage, `–` when the family had no such series."""
+    return "–" if value is None else formatting.percent(100 * value, language, decimals=1)
+
+
+def _figure(value: float | None, language: str) -> str:
+    """An error of the study to one decimal, `–` when there is none."""
+    return "–" if value is None else formatting.number(value, language, 1)
 
 
 def _calibration_line(figure: Figure, y: float, cells: list[str], *, header: bool) -> float:
