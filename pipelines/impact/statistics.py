@@ -439,6 +439,9 @@ class _ModelData:
     """Per before step: its share of the before side's observed periods."""
     target_steps: np.ndarray
     """Per period from go-live to the last one (`_Sides.first_target`..`last`): its target."""
+    within: float
+    """The variance of a single week about its block's mean, from the before side (0 for
+    months): a week's band adds it to its block's."""
 
 
 def _model_data(periods: np.ndarray, scaled: np.ndarray, sides: _Sides, grain: Grain) -> _ModelData:
@@ -452,6 +455,8 @@ def _model_data(periods: np.ndarray, scaled: np.ndarray, sides: _Sides, grain: G
     target_steps = (every - first) // width
     steps, inverse, counts = np.unique(before_steps, return_inverse=True, return_counts=True)
     before_values = np.bincount(inverse, weights=scaled[sides.before]) / counts
+    spread = scaled[sides.before] - before_values[inverse]
+    within = float(spread @ spread) / max(len(spread) - len(steps), 1) if width > 1 else 0.0
     targets = np.arange(target_steps[-1] + 1)
     after_steps = (periods[sides.after] - first) // width
     weights = np.bincount(after_steps, minlength=len(targets)) / max(sides.n_after, 1)
@@ -468,6 +473,7 @@ def _model_data(periods: np.ndarray, scaled: np.ndarray, sides: _Sides, grain: G
         per_year,
         counts / counts.sum(),
         target_steps,
+        within,
     )
 
 
@@ -539,7 +545,8 @@ def _path(
     controls are observed)."""
     every = np.arange(sides.first_target, sides.last + 1)
     expected = prediction.path[model.target_steps]
-    margin = t_quantile(prediction.df) * np.sqrt(prediction.path_variance[model.target_steps])
+    variance = prediction.path_variance[model.target_steps] + model.within
+    margin = t_quantile(prediction.df) * np.sqrt(variance)
     if reference is not None:
         shift = np.full(len(every), np.nan)
         present = (periods >= sides.first_target) & (periods <= sides.last)
