@@ -1,4 +1,5 @@
-"""A minimal client folder for tests that need a valid client.yaml but no data."""
+"""A minimal client folder for tests that need a valid client.yaml but no data, and the
+source a test's `ClientConfig` can name when it loads values directly."""
 
 from pathlib import Path
 
@@ -19,6 +20,21 @@ sources:
 report:
   delivery: {delivery}
 """
+
+
+def long_source(indicators: dict[str, str]) -> dict[str, object]:
+    """A `long` CSV export (`Site;Mois;Indicateur;Valeur`) whose indicator codes map to the
+    KPIs of `indicators`, as a client.yaml `sources` entry."""
+    return {
+        "name": "export",
+        "pattern": "*.csv",
+        "layout": "long",
+        "site": "Site",
+        "period": "Mois",
+        "indicator": "Indicateur",
+        "value": "Valeur",
+        "indicators": indicators,
+    }
 
 
 def write_client(

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from client_folders import long_source
 
 from pipelines.catalogue import BASE_KPIS
 from pipelines.config.model import ClientConfig
@@ -82,18 +83,7 @@ def hand_made_client(
             "cadence": "monthly",
             "go_live": "2025-01-01",
             "sites": [{"name": "A"}, {"name": "B"}],
-            "sources": [
-                {
-                    "name": "export",
-                    "pattern": "*.csv",
-                    "layout": "long",
-                    "site": "Site",
-                    "period": "Mois",
-                    "indicator": "Indicateur",
-                    "value": "Valeur",
-                    "indicators": {"N": numerator, "D": denominator},
-                }
-            ],
+            "sources": [long_source({"N": numerator, "D": denominator})],
             "impact": {"baseline_months": 36, "ramp_up_months": ramp_up_months},
         }
     )

@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from client_folders import long_source
 from pydantic import ValidationError
 
 from pipelines.config.model import ClientConfig
@@ -22,16 +23,7 @@ from pipelines.impact.store import replace_impact
 from pipelines.report.content import NothingToReport, gather
 from pipelines.warehouse import open_warehouse
 
-SOURCE = {
-    "name": "export",
-    "pattern": "*.csv",
-    "layout": "long",
-    "site": "Site",
-    "period": "Mois",
-    "indicator": "Indicateur",
-    "value": "Valeur",
-    "indicators": {"U": "units_produced", "H": "hours_worked"},
-}
+SOURCE = long_source({"U": "units_produced", "H": "hours_worked"})
 
 
 def config(**extra: object) -> ClientConfig:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from client_folders import long_source
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -55,16 +56,7 @@ UNITS = {
     "fr": {"units_per_hour": "unités/h", "ebitda_margin_pct": "%", "staff_cost_ratio_pct": "%"},
     "en": {"units_per_hour": "units/h", "ebitda_margin_pct": "%", "staff_cost_ratio_pct": "%"},
 }
-SOURCE = {
-    "name": "export",
-    "pattern": "*.csv",
-    "layout": "long",
-    "site": "Site",
-    "period": "Mois",
-    "indicator": "Indicateur",
-    "value": "Valeur",
-    "indicators": {"U": "units_produced", "H": "hours_worked"},
-}
+SOURCE = long_source({"U": "units_produced", "H": "hours_worked"})
 
 
 def client_config(language: str) -> ClientConfig:

@@ -12,7 +12,7 @@ carries the trend's uncertainty.
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 import duckdb
 import numpy as np
@@ -31,7 +31,9 @@ from pipelines.impact.statistics import (
     Window,
     before_after,
     difference_in_differences,
+    period_number,
     period_numbers,
+    period_starts,
     seasonal,
 )
 
@@ -110,21 +112,9 @@ class KpiInfo:
 
 def kpi_infos(config: ClientConfig) -> dict[str, KpiInfo]:
     """Unit, direction and labels of every base and derived KPI of the client."""
-    infos = {
-        kpi.name: KpiInfo(kpi.name, kpi.unit, kpi.direction, kpi.label_fr, kpi.label_en)
-        for kpi in BASE_KPIS.values()
-    }
-    for name in config.impact.constant_prices:
-        info = infos[name]
-        if prices.at_constant_prices(config, name, None):
-            infos[name] = replace(
-                info,
-                label_fr=prices.labelled(info.label_fr, "fr"),
-                label_en=prices.labelled(info.label_en, "en"),
-            )
-    for kpi in derived_kpis(config).values():
-        infos[kpi.name] = KpiInfo(kpi.name, kpi.unit, kpi.direction, kpi.label_fr, kpi.label_en)
-    return infos
+    base = [prices.labelled_kpi(config, kpi) for kpi in BASE_KPIS.values()]
+    entries = [*base, *derived_kpis(config).values()]
+    return {e.name: KpiInfo(e.name, e.unit, e.direction, e.label_fr, e.label_en) for e in entries}
 
 
 def period_on_or_after(day: dt.date, grain: Grain) -> pd.Timestamp:
@@ -243,19 +233,9 @@ def _opened(
     if not values.periods.size or int(values.periods[0]) < earliest + LATE_START_PERIODS:
         return None
     after_opening = int(values.periods[0]) + opening
-    if period_numbers(np.asarray([go_live.to_datetime64()]), grain)[0] - after_opening < (
-        periods_of_months(12, grain)
-    ):
+    if period_number(go_live, grain) - after_opening < periods_of_months(12, grain):
         return None
-    return pd.Timestamp(_period_starts(np.asarray([after_opening]), grain)[0])
-
-
-def _period_starts(numbers: np.ndarray, grain: Grain) -> np.ndarray:
-    """The start days of period numbers (months since January 1970, or weeks counting Mondays
-    from 1969-12-29, as `period_numbers` makes them)."""
-    if grain == "month":
-        return numbers.astype("datetime64[M]").astype("datetime64[D]")
-    return (7 * numbers - 3).astype("datetime64[D]")
+    return pd.Timestamp(period_starts(np.asarray([after_opening]), grain)[0])
 
 
 def _previous(period: pd.Timestamp, grain: Grain) -> pd.Timestamp:
@@ -302,13 +282,12 @@ def _path_frame(site: str, kpi: str, estimate: Estimate, grain: Grain) -> pd.Dat
     """The counterfactual path of a result, as `COUNTERFACTUAL_COLUMNS` rows."""
     path = estimate.counterfactual
     assert path is not None
-    starts = _period_starts(path.periods, grain)
     return pd.DataFrame(
         {
             "site": site,
             "kpi": kpi,
             "method": estimate.method,
-            "period_start": starts,
+            "period_start": period_starts(path.periods, grain),
             "expected": path.expected,
             "low": path.low,
             "high": path.high,

@@ -48,8 +48,7 @@ class Forecast:
     those of the weighted mean over the target periods that the weights select, the variance
     including the noise those periods would have had. `df` is the degrees of freedom of the
     t quantile (periods before, less the level). `trend_weight` is the posterior weight of the
-    models with a trend (fixed or wandering); `season_weight` that of the models with seasons;
-    `persistence` the posterior mean of the noise's AR(1) coefficient. `contrast_variance` is
+    models with a trend (fixed or wandering). `contrast_variance` is
     the variance of the weighted after mean less the plain before mean (the naive
     comparison), when the forecast was asked for it.
     """
@@ -60,8 +59,6 @@ class Forecast:
     path: np.ndarray
     path_variance: np.ndarray
     trend_weight: float
-    season_weight: float
-    persistence: float
     contrast_variance: float | None = None
 
 
@@ -175,8 +172,6 @@ def forecast(
         path,
         np.maximum(path_variance, 0.0),
         float(posterior[trending].sum()),
-        float(posterior[sizes[:, 0] > 0].sum()),
-        float(posterior @ sizes[:, 3]),
         contrast_variance,
     )
 

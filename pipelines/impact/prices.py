@@ -9,11 +9,15 @@ prices; the KPIs that end up at constant prices carry it in their labels.
 
 import datetime as dt
 import math
+from dataclasses import replace
+from typing import TypeVar
 
 import pandas as pd
 
-from pipelines.catalogue import CONSTANT_PRICES_LABEL, DerivedKpi
+from pipelines.catalogue import CONSTANT_PRICES_LABEL, DerivedKpi, Kpi
 from pipelines.config.model import ClientConfig, PriceIndex
+
+Entry = TypeVar("Entry", Kpi, DerivedKpi)
 
 INDEX_COLUMNS = ["kpi", "period_start", "grain", "price_index"]
 
@@ -28,23 +32,18 @@ def index_value(index: PriceIndex, base: dt.date, period_start: dt.date) -> floa
     """The index at `period_start`'s month, relative to `base` (a month start)."""
     rates = index.yearly_change_pct
     first, last = min(rates), max(rates)
+    origin = min(base.year, period_start.year)
 
     def monthly_log(year: int) -> float:
         rate = rates.get(year, rates[first] if year < first else rates[last])
         return math.log1p(rate / 100) / 12
 
-    step = 1 if period_start >= base else -1
-    months = (period_start.year - base.year) * 12 + period_start.month - base.month
-    total = 0.0
-    year, month = base.year, base.month
-    for _ in range(abs(months)):
-        if step < 0:  # the month before counts its own year's change, backwards
-            year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-            total -= monthly_log(year)
-        else:
-            total += monthly_log(year)
-            year, month = (year, month + 1) if month < 12 else (year + 1, 1)
-    return math.exp(total)
+    def log_level(day: dt.date) -> float:
+        """The log index at the start of `day`'s month, from January of `origin`."""
+        years = sum(12 * monthly_log(year) for year in range(origin, day.year))
+        return years + (day.month - 1) * monthly_log(day.year)
+
+    return math.exp(log_level(period_start) - log_level(base))
 
 
 def price_indices(config: ClientConfig, periods: pd.DataFrame) -> pd.DataFrame:
@@ -72,6 +71,14 @@ def at_constant_prices(config: ClientConfig, kpi: str, derived: DerivedKpi | Non
     return top != bottom
 
 
-def labelled(label: str, language: str) -> str:
-    """A KPI's label with « at constant prices » after it."""
-    return f"{label}{CONSTANT_PRICES_LABEL[language]}"
+def labelled_kpi(config: ClientConfig, kpi: Entry) -> Entry:
+    """A catalogue entry (base or derived KPI) as the client's reports name it: with « à prix
+    constants » / "at constant prices" after its labels when it is expressed so."""
+    derived = kpi if isinstance(kpi, DerivedKpi) else None
+    if not at_constant_prices(config, kpi.name, derived):
+        return kpi
+    return replace(
+        kpi,
+        label_fr=f"{kpi.label_fr}{CONSTANT_PRICES_LABEL['fr']}",
+        label_en=f"{kpi.label_en}{CONSTANT_PRICES_LABEL['en']}",
+    )

@@ -5,7 +5,6 @@ three small relations registered here from the catalogue and `client.yaml`.
 """
 
 from collections.abc import Collection, Iterator
-from dataclasses import replace
 
 import duckdb
 import pandas as pd
@@ -39,16 +38,7 @@ def derived_kpis(config: ClientConfig) -> dict[str, DerivedKpi]:
         for spec in config.derived_kpis
     }
     every = {**DERIVED_KPIS, **own}
-    return {
-        name: replace(
-            kpi,
-            label_fr=prices.labelled(kpi.label_fr, "fr"),
-            label_en=prices.labelled(kpi.label_en, "en"),
-        )
-        if prices.at_constant_prices(config, name, kpi)
-        else kpi
-        for name, kpi in every.items()
-    }
+    return {name: prices.labelled_kpi(config, kpi) for name, kpi in every.items()}
 
 
 def build_kpi_series(con: duckdb.DuckDBPyConnection, config: ClientConfig) -> int:

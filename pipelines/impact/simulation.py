@@ -31,7 +31,7 @@ import pandas as pd
 
 from pipelines.catalogue import BASE_KPIS
 from pipelines.config.model import ClientConfig
-from pipelines.impact.analysis import analyse_warehouse
+from pipelines.impact.analysis import analyse_warehouse, periods_of_months
 from pipelines.impact.series import CLIENT_TOTAL, build_kpi_series
 from pipelines.sql import execute_sql
 
@@ -76,7 +76,6 @@ POINTS_KPIS = frozenset({"ebitda_margin_pct"})
 LAST_MONTH = pd.Timestamp("2026-09-01")
 LAST_WEEK = pd.Timestamp("2026-09-28")
 """The last period of every simulated series (a Monday for weekly clients)."""
-WEEKS_PER_MONTH = 52 / 12
 BASELINE_MONTHS = 36
 RAMP_UP_MONTHS = 3
 """What a consultant configures: three years of baseline at most, three months of ramp-up."""
@@ -223,11 +222,6 @@ class _Design:
     """A site opened during the pre-period: (first period, ramp length, initial level)."""
     price_pattern: str = "random"
     volume_pattern: str = "random"
-
-
-def periods_of_months(months: int, grain: Grain) -> int:
-    """A span in months as a number of periods of the grain (as Cap counts a ramp-up)."""
-    return months if grain == "month" else round(months * WEEKS_PER_MONTH)
 
 
 def client_rng(seed: int, family: str, index: int) -> np.random.Generator:

@@ -321,15 +321,24 @@ def difference_in_differences(
     )  # fmt: skip
 
 
-def _period_number(stamp: pd.Timestamp, grain: Grain) -> int:
+def period_number(stamp: pd.Timestamp, grain: Grain) -> int:
+    """One period start as its period number (see `period_numbers`)."""
     return int(period_numbers(np.asarray([stamp.to_datetime64()]), grain)[0])
+
+
+def period_starts(numbers: np.ndarray, grain: Grain) -> np.ndarray:
+    """Period numbers back to their start days (`datetime64[D]`): the inverse of
+    `period_numbers`."""
+    if grain == "month":
+        return numbers.astype("datetime64[M]").astype("datetime64[D]")
+    return (7 * numbers - 3).astype("datetime64[D]")
 
 
 def _check_window(window: Window) -> int:
     """The go-live's period number; refuses windows that are a caller's mistake rather than a
     lack of data."""
     try:
-        go_live = _period_number(window.go_live, window.grain)
+        go_live = period_number(window.go_live, window.grain)
     except ValueError:
         raise ValueError(f"go-live {window.go_live} is not a {window.grain} start") from None
     if window.ramp_up_periods < 0 or (window.baseline_periods or 0) < 0:
@@ -356,13 +365,13 @@ def _split(periods: np.ndarray, window: Window, go_live: int) -> _Sides:
     after_start = go_live + window.ramp_up_periods
     before_end = go_live - 1
     if window.last_before is not None:
-        before_end = _period_number(window.last_before, grain)
+        before_end = period_number(window.last_before, grain)
     if periods.size == 0:
         empty = np.zeros(0, dtype=bool)
         return _Sides(empty, empty, 0, 0, after_start, before_end, after_start)
     before_start = int(periods[0])
     if window.first_before is not None:
-        before_start = max(before_start, _period_number(window.first_before, grain))
+        before_start = max(before_start, period_number(window.first_before, grain))
     if window.baseline_periods is not None:
         before_start = max(before_start, before_end + 1 - window.baseline_periods)
     return _Sides(
@@ -445,6 +454,7 @@ class _ModelData:
 
 
 def _model_data(periods: np.ndarray, scaled: np.ndarray, sides: _Sides, grain: Grain) -> _ModelData:
+    """`scaled` (the model's scale, per observed period) as the model sees it, for `sides`."""
     first, last = sides.first_target, sides.last
     every = np.arange(first, last + 1)
     if grain == "month":
@@ -522,13 +532,13 @@ def _modelled(
     prediction = _forecast(model, simpler)
     change = float(scaled[sides.after].mean() - prediction.mean)
     effect = _effect(change, prediction)
+    estimate = _result(method, basis, direction, values, sides, effect)
     path = _path(periods, sides, model, prediction, basis, reference)
-    estimate = _result(method, basis, direction, values, sides, effect, path=path)
     estimate = replace(estimate, counterfactual=_levelled(path, periods[sides.after], estimate))
     if estimate.verdict in ("improved", "worsened"):
         placebo = _placebo(periods, scaled, sides, grain, simpler)
-        if placebo is not None and abs(placebo.value) >= PLACEBO_SHARE * abs(change):
-            return _downgraded(estimate, placebo, sides, grain)
+        if placebo is not None and abs(placebo[0].value) >= PLACEBO_SHARE * abs(change):
+            return _downgraded(estimate, *placebo)
     return estimate
 
 
@@ -576,11 +586,11 @@ def _levelled(path: Counterfactual, after: np.ndarray, estimate: Estimate) -> Co
 
 def _placebo(
     periods: np.ndarray, scaled: np.ndarray, sides: _Sides, grain: Grain, simpler: float
-) -> _Effect | None:
+) -> tuple[_Effect, int] | None:
     """The same model with a fake go-live in the periods before: the last
-    `PLACEBO_PERIODS` of the before side (at most a third of it) play the after side. An
-    `_Effect` whose interval excludes 0, else None (also when the before side is too short
-    to spare them)."""
+    `PLACEBO_PERIODS` of the before side (at most a third of it) play the after side. The
+    fake's effect, when its interval excludes 0, and how many periods it played; else None
+    (also when the before side is too short to spare them)."""
     before = np.flatnonzero(sides.before)
     length = min(PLACEBO_PERIODS[grain], len(before) // 3)
     kept = len(before) - length
@@ -598,13 +608,13 @@ def _placebo(
     )
     prediction = _forecast(_model_data(periods, scaled, fake, grain), simpler)
     effect = _effect(float(scaled[fake.after].mean() - prediction.mean), prediction)
-    return effect if effect.low > 0 or effect.high < 0 else None
+    return (effect, length) if effect.low > 0 or effect.high < 0 else None
 
 
-def _downgraded(estimate: Estimate, placebo: _Effect, sides: _Sides, grain: Grain) -> Estimate:
-    """An estimate that a fake go-live matched: not enough evidence, with the fake's change."""
+def _downgraded(estimate: Estimate, placebo: _Effect, length: int) -> Estimate:
+    """An estimate that a fake go-live `length` periods earlier matched: not enough evidence,
+    with the fake's change."""
     logger.debug("%s: a fake go-live shows %.3f, downgraded", estimate.method, placebo.value)
-    length = min(PLACEBO_PERIODS[grain], sides.n_before // 3)
     return replace(
         estimate,
         verdict="insufficient_data",
@@ -647,7 +657,7 @@ def _insufficient(
 
 def _result(
     method: Method, basis: Basis, direction: Direction, values: np.ndarray, sides: _Sides,
-    effect: _Effect, naive: bool = False, path: Counterfactual | None = None,
+    effect: _Effect, naive: bool = False,
 ) -> Estimate:  # fmt: skip
     """The estimate of a fitted effect. The naive point estimate is the difference of observed
     means; the others take the model's effect. The counterfactual after level is what the
@@ -672,5 +682,5 @@ def _result(
     return Estimate(
         method, basis, sides.n_before, sides.n_after, mean_before, mean_after,
         _finite(abs_change), _finite(rel_change), low, high, _finite(effect.p_value),
-        verdict or "no_significant_change", None, _finite(counterfactual), path,
+        verdict or "no_significant_change", None, _finite(counterfactual),
     )  # fmt: skip

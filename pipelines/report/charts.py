@@ -793,31 +793,17 @@ def _level_label(
 def _site_go_lives(ax: Axes, go_lives: Sequence[pd.Timestamp], label: str) -> Line2D:
     """Each site's go-live as a tick standing on the period axis; its legend handle."""
     x = _date_numbers(pd.DatetimeIndex(go_lives))
-    ax.plot(
-        x,
-        np.zeros(len(x)),
-        transform=ax.get_xaxis_transform(),
-        linestyle="none",
-        marker=SITE_GO_LIVE_MARKER,
-        markersize=SITE_GO_LIVE_SIZE,
-        markeredgewidth=2.0,
-        markeredgecolor=style.TEXT,
-        markerfacecolor="none",
-        clip_on=False,
-        zorder=6,
-        gid="site_go_live",
-    )
-    return Line2D(
-        [],
-        [],
-        linestyle="none",
-        marker=SITE_GO_LIVE_MARKER,
-        markersize=SITE_GO_LIVE_SIZE,
-        markeredgewidth=2.0,
-        markeredgecolor=style.TEXT,
-        markerfacecolor="none",
-        label=label,
-    )
+    marker = {
+        "linestyle": "none",
+        "marker": SITE_GO_LIVE_MARKER,
+        "markersize": SITE_GO_LIVE_SIZE,
+        "markeredgewidth": 2.0,
+        "markeredgecolor": style.TEXT,
+        "markerfacecolor": "none",
+    }
+    ax.plot(x, np.zeros(len(x)), transform=ax.get_xaxis_transform(), clip_on=False, zorder=6,
+            gid="site_go_live", **marker)  # fmt: skip
+    return Line2D([], [], label=label, **marker)
 
 
 def _panel_value_ticks(

@@ -12,7 +12,7 @@ import pandas as pd
 from pipelines import formatting
 from pipelines.report import style
 from pipelines.report.content import REPORTS_DIR, ReportContent, say, strings
-from pipelines.report.figures import RenderedChart, key_table
+from pipelines.report.figures import RenderedChart, key_table, with_interval
 from pipelines.report.pdf import summary_paragraphs
 
 VERDICT_COLOURS = {
@@ -86,11 +86,7 @@ def _table(content: ReportContent) -> list[dict[str, str]]:
             "method": row.method,
             "verdict": row.verdict,
         }
-        interval = say(language, "col_interval")
-        separator = "\u00a0: " if language == "fr" else ": "
-        change = f"{row.change} ({interval}{separator}{row.interval})"
-        if row.interval == "–":
-            change = row.change
+        change = with_interval(row.change, row.interval, language)
         method = row.method.lower() if language == "fr" else row.method
         line = say(language, "email_table_line", **{**cells, "change": change, "method": method})
         rows.append({**cells, "colour": VERDICT_COLOURS[row.verdict_code], "line": line})

@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pipelines import formatting
+from pipelines.impact.analysis import periods_of_months
 from pipelines.impact.series import CLIENT_TOTAL, CONTROLS_TOTAL
 from pipelines.report import charts, style
 from pipelines.report.content import KeyResult, ReportContent, say, strings
@@ -21,7 +22,6 @@ EMAIL_KPIS = 2
 SITE_SERIES_SHOWN = 12
 """At most this many site panels in a KPI's small multiples (the best and the weakest half)."""
 INSUFFICIENT = "insufficient_data"
-WEEKS_PER_MONTH = 52 / 12
 """How the impact analysis counts `baseline_months` in weeks."""
 SITES_COMPARED = 20
 """At most this many sites in a KPI's before/after comparison (the best and the weakest half).
@@ -69,7 +69,7 @@ def render_charts(content: ReportContent, folder: Path) -> list[RenderedChart]:
     return rendered
 
 
-ADJUSTING_METHODS_EXCLUDED = frozenset({"before_after"})
+NAIVE_METHODS = frozenset({"before_after"})
 """Methods that compare the observed means as they are: every other method adjusts (for
 seasons, a trend, control sites) and has a level without the transformation of its own."""
 
@@ -77,7 +77,7 @@ seasons, a trend, control sites) and has a level without the transformation of i
 def adjusts(row: Mapping[str, object]) -> bool:
     """Whether the result's method adjusts for seasons, drift or controls (not the naive
     before/after), so that its level without the transformation is the model's."""
-    return str(row.get("method")) not in ADJUSTING_METHODS_EXCLUDED
+    return str(row.get("method")) not in NAIVE_METHODS
 
 
 def counterfactual_after(row: Mapping[str, object]) -> float | None:
@@ -188,9 +188,16 @@ def change_text(row: Mapping[str, object], language: str) -> str:
     rate: `+3,0 pts (IC 95 % : +1,1 pts à +4,9 pts)`)."""
     if displayed_change(row) is None:
         return verdict_words(row, language)
-    interval = say(language, "col_interval")
+    return with_interval(change_cell(row, language), interval_cell(row, language), language)
+
+
+def with_interval(change: str, interval: str, language: str) -> str:
+    """A change cell and its interval cell as one text: `+12,0 % (IC 95 % : +9,1 % à
+    +14,8 %)`; the change alone when there is no interval (`–`)."""
+    if interval == "–":
+        return change
     separator = "\u00a0: " if language == "fr" else ": "
-    return f"{change_cell(row, language)} ({interval}{separator}{interval_cell(row, language)})"
+    return f"{change} ({say(language, 'col_interval')}{separator}{interval})"
 
 
 def _change_number(value: float, basis: str, unit: str, language: str) -> str:
@@ -199,7 +206,7 @@ def _change_number(value: float, basis: str, unit: str, language: str) -> str:
     return formatting.signed_level(value, unit, language)
 
 
-def level_decimals(row: Mapping[str, object]) -> int:
+def result_decimals(row: Mapping[str, object]) -> int:
     """The decimals of a result's levels, the same for all of them so that a reader can redo
     the change from them to its last decimal: one for a rate (its change is in points to one
     decimal), else by the largest level: two under 100, one under 1 000, none above."""
@@ -261,7 +268,7 @@ def key_table(content: ReportContent) -> list[KeyTableRow]:
         row = key.total
         if row is None:
             continue
-        unit, decimals = key.kpi.unit, level_decimals(row)
+        unit, decimals = key.kpi.unit, result_decimals(row)
         rows.append(
             KeyTableRow(
                 label=key.kpi.label_fr if language == "fr" else key.kpi.label_en,
@@ -363,7 +370,7 @@ def _timeline_arguments(
     go_live = pd.Timestamp(row["go_live"])
     site_go_lives = _site_go_lives(content, key) if site == CLIENT_TOTAL else []
     before_end = min([go_live, *site_go_lives])
-    labels, decimals = {}, level_decimals(row)
+    labels, decimals = {}, result_decimals(row)
     if before is not None:
         labels["before_mean"] = level_number(before, unit, language, decimals)
     if after is not None:
@@ -409,10 +416,10 @@ def _site_go_lives(content: ReportContent, key: KeyResult) -> list[pd.Timestamp]
 
 def _baseline_start(before_end: pd.Timestamp, content: ReportContent) -> pd.Timestamp:
     """The first period the before mean may hold: `baseline_months` before its end."""
-    months = content.config.impact.baseline_months
+    periods = periods_of_months(content.config.impact.baseline_months, content.grain)
     if content.grain == "week":
-        return before_end - pd.Timedelta(weeks=round(months * WEEKS_PER_MONTH))
-    return before_end - pd.DateOffset(months=months)
+        return before_end - pd.Timedelta(weeks=periods)
+    return before_end - pd.DateOffset(months=periods)
 
 
 def _timeline(

@@ -174,28 +174,51 @@ def _table_pages(content: ReportContent) -> list[Figure]:
     return pages
 
 
+TABLE_PLACES = [(x, "right" if right else "left", width) for _, x, width, right in TABLE_COLUMNS]
+"""x, alignment and wrap width of each key-table column."""
+
+
 def _table_line_count(cells: list[str]) -> int:
     """How many text lines a table line of `cells` takes, once wrapped to its columns."""
-    return max(
-        len(textwrap.wrap(cell, width, break_long_words=False) or [""])
-        for cell, (_, _, width, _) in zip(cells, TABLE_COLUMNS, strict=True)
-    )
+    return max(len(lines) for lines in _wrapped(cells, TABLE_PLACES))
 
 
 def _table_line(figure: Figure, y: float, cells: list[str], header: bool) -> float:
     """One line of the table's columns at `y` (its top), each cell wrapped to its column, a
     rule under it; the y of the next line."""
-    wrapped = [
-        textwrap.wrap(cell, width, break_long_words=False) or [""]
-        for cell, (_, _, width, _) in zip(cells, TABLE_COLUMNS, strict=True)
-    ]
-    for lines, (_, x, _, right) in zip(wrapped, TABLE_COLUMNS, strict=True):
-        figure.text(x, y, "\n".join(lines), fontsize=TABLE_FONT_SIZE, va="top",
-                    ha="right" if right else "left", weight="bold" if header else "normal",
-                    color=style.MUTED if header else style.TEXT, linespacing=1.25)  # fmt: skip
-    y -= TABLE_LINE * max(len(lines) for lines in wrapped) + 0.02
+    count = _cells_line(figure, y, cells, TABLE_PLACES, size=TABLE_FONT_SIZE, header=header,
+                        linespacing=1.25)  # fmt: skip
+    y -= TABLE_LINE * count + 0.02
     figure.add_artist(Line2D([0.04, 0.97], [y + 0.012, y + 0.012], color="#DDDDDD", linewidth=0.8))
     return y
+
+
+def _wrapped(cells: list[str], places: list[tuple[float, str, int]]) -> list[list[str]]:
+    """Each cell wrapped to its column's width (an empty cell as one empty line)."""
+    return [
+        textwrap.wrap(cell, width, break_long_words=False) or [""]
+        for cell, (_, _, width) in zip(cells, places, strict=True)
+    ]
+
+
+def _cells_line(
+    figure: Figure,
+    y: float,
+    cells: list[str],
+    places: list[tuple[float, str, int]],
+    *,
+    size: float,
+    header: bool,
+    linespacing: float = 1.2,
+) -> int:
+    """One row of a table at `y` (its top), each cell wrapped to its place (x, alignment,
+    width); how many text lines it took."""
+    wrapped = _wrapped(cells, places)
+    for lines, (x, align, _) in zip(wrapped, places, strict=True):
+        figure.text(x, y, "\n".join(lines), fontsize=size, va="top", ha=align,
+                    weight="bold" if header else "normal", linespacing=linespacing,
+                    color=style.MUTED if header else style.TEXT)  # fmt: skip
+    return max(len(lines) for lines in wrapped)
 
 
 def _quality_paragraphs(content: ReportContent) -> list[str]:
@@ -255,8 +278,8 @@ def _method_paragraphs(content: ReportContent) -> list[str]:
     ]
 
 
-CALIBRATION_COLUMNS = ((0.04, "left", 62), (0.60, "right", 8), (0.725, "right", 13),
-                       (0.86, "right", 17), (0.97, "right", 13))  # fmt: skip
+CALIBRATION_COLUMNS = [(0.04, "left", 62), (0.60, "right", 8), (0.725, "right", 13),
+                       (0.86, "right", 17), (0.97, "right", 13)]  # fmt: skip
 """x, alignment and wrap width of the calibration table's columns."""
 CALIBRATION_HEIGHT_IN = 5.2
 """The calibration page is taller than a text page: ten families and a note."""
@@ -304,13 +327,5 @@ def _figure(value: float | None, language: str) -> str:
 
 def _calibration_line(figure: Figure, y: float, cells: list[str], *, header: bool) -> float:
     """One row of the calibration table at `y` (its top); the y of the next row."""
-    size = 7.5
-    wrapped = [
-        textwrap.wrap(cell, width, break_long_words=False) or [""]
-        for cell, (_, _, width) in zip(cells, CALIBRATION_COLUMNS, strict=True)
-    ]
-    for lines, (x, align, _) in zip(wrapped, CALIBRATION_COLUMNS, strict=True):
-        figure.text(x, y, "\n".join(lines), fontsize=size, va="top", ha=align,
-                    weight="bold" if header else "normal",
-                    color=style.MUTED if header else style.TEXT)  # fmt: skip
-    return y - 0.026 * max(len(lines) for lines in wrapped) - 0.01
+    count = _cells_line(figure, y, cells, CALIBRATION_COLUMNS, size=7.5, header=header)
+    return y - 0.026 * count - 0.01
