@@ -73,6 +73,7 @@ def check_deliveries(
         )
         message = f"quarantined by a blocking check: {reason}"
         execute_sql(con, "mark_file_quarantined", {"sha256": sha, "message": message, "now": now})
+        _store_failing_values(con, sha, outcome)
         _keep_in_quarantine(workspace, slug, sha, names.get(sha, sha), message, outcome)
     execute_sql(con, "mark_files_validated", {"now": now})
     return DeliveryCheck(
@@ -109,6 +110,43 @@ def _add_places(con: duckdb.DuckDBPyConnection, outcome: Outcome) -> None:
         failure.rows = failure.rows.merge(places, on="observation", how="left").set_index(
             failure.rows.index
         )
+
+
+def _store_failing_values(con: duckdb.DuckDBPyConnection, sha: str, outcome: Outcome) -> None:
+    """The quarantined delivery's values that broke a rule, as its rejections: each with its
+    place and the rule's name, so that the report's appendix can say why in the client's
+    language (up to `MAX_ROWS_SHOWN` per rule)."""
+    frames = []
+    for failure in outcome.failures:
+        rows = failure.rows[failure.rows["file_sha256"] == sha].head(MAX_ROWS_SHOWN)
+        if rows.empty:
+            continue
+        frames.append(
+            pd.DataFrame(
+                {
+                    "file_sha256": sha,
+                    "sheet": rows.get("sheet"),
+                    "row": rows["row"].astype("Int64") if "row" in rows else None,
+                    "column": rows.get("column"),
+                    "value": rows["value"].map(lambda v: None if pd.isna(v) else f"{v:g}"),
+                    "rule": failure.rule.name,
+                    "message": [
+                        f"{failure.rule.description}: {kpi} of {site}, {period:%Y-%m-%d}"
+                        for kpi, site, period in zip(
+                            rows["kpi"],
+                            rows["site"],
+                            pd.to_datetime(rows["period_start"]),
+                            strict=True,
+                        )
+                    ],
+                }
+            )
+        )
+    execute_sql(con, "delete_file_rejections", {"sha256": sha})
+    if frames:
+        con.register("new_rejections", pd.concat(frames, ignore_index=True))
+        execute_sql(con, "insert_rejections")
+        con.unregister("new_rejections")
 
 
 def outliers(con: duckdb.DuckDBPyConnection, config: ClientConfig) -> pd.DataFrame:

@@ -23,6 +23,9 @@ from pipelines.sql import execute_sql
 REPORTS_DIR = Path(__file__).resolve().parent.parent.parent / "reports"
 COVERAGE_PERIODS = 12
 COUNTERFACTUAL_COLUMNS = ["site", "kpi", "method", "period_start", "expected", "low", "high"]
+PROBLEM_COLUMNS = ["file", "sheet", "row", "column", "value", "rule", "problems"]
+PROBLEMS_SHOWN = 3
+"""Problems named per file set aside in the report's appendix; the rest are counted."""
 """Columns of `impact_counterfactual`: per period, the level without the transformation."""
 
 
@@ -65,6 +68,9 @@ class ReportContent:
     counterfactual: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=COUNTERFACTUAL_COLUMNS)
     )
+    problems: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBLEM_COLUMNS))
+    """The first problems of each file set aside (`select_report_problems.sql`): file, place,
+    value, rule and the file's count of problems, for the appendix in the client's language."""
     """Rows of `impact_counterfactual` for the preferred results (empty without the table):
     per after-side (and ramp-up) period, the model's level without the transformation
     (expected) and its 95 % band (low, high), in the KPI's unit."""
@@ -161,6 +167,7 @@ def gather(
         coverage=coverage,
         lateness=lateness(con, config, today),
         counterfactual=read_counterfactual(con),
+        problems=execute_sql(con, "select_report_problems", {"shown": PROBLEMS_SHOWN}).df(),
     )
 
 

@@ -22,6 +22,7 @@ from pipelines import formatting
 from pipelines.report import style
 from pipelines.report.content import REPORTS_DIR, ReportContent, say, strings
 from pipelines.report.figures import RenderedChart, key_table
+from pipelines.report.problems import file_reasons
 
 CALIBRATION = REPORTS_DIR / "calibration.json"
 """The calibration study's figures (`make proof`), shown on the methodology's last page."""
@@ -235,12 +236,11 @@ def _quality_paragraphs(content: ReportContent) -> list[str]:
     set_aside = files[files["status"].isin(["rejected", "quarantined"])]
     if set_aside.empty:
         paragraphs.append("   " + say(language, "quality_none_rejected"))
+    reasons = file_reasons(language, content.problems)
     for file in set_aside.itertuples():
-        paragraphs.append(
-            f"• {file.original_name} : {file.message}"
-            if language == "fr"
-            else f"• {file.original_name}: {file.message}"
-        )
+        fallback = "problem_quarantined" if file.status == "quarantined" else "problem_rejected"
+        reason = reasons.get(str(file.original_name)) or say(language, fallback)
+        paragraphs.append(f"• {file.original_name} – {reason}")
     paragraphs.append(say(language, "quality_coverage"))
     paragraphs.extend(_coverage_lines(content))
     latest, days, allowed = content.lateness
