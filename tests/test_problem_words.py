@@ -92,7 +92,8 @@ def test_the_appendix_says_why_in_the_clients_language(tmp_path: Path, language:
     workspace.inbox("martin").mkdir(parents=True)
     client = config(language)
     good = "".join(
-        f"Lyon;2026-{month:02d};HEURES;{1180 + 7 * month}\nLyon;2026-{month:02d};TX;{95 - month % 3}\n"
+        f"Lyon;2026-{month:02d};HEURES;{1180 + 7 * month}\n"
+        f"Lyon;2026-{month:02d};TX;{95 - month % 3}\n"
         for month in range(1, 10)
     )
     _deliver(workspace, "export janvier-septembre.csv", good, 1)
