@@ -118,8 +118,8 @@ def test_the_digest_lists_what_needs_the_consultant() -> None:
     assert (
         "Reports waiting for your approval (1)\n"
         "  - Alpha Industries (alpha): the report of 2026-10 (/cap/reports/alpha/2026-10)\n"
-        "    approve: `cap send --client alpha`, or materialize report_email for this client "
-        "in the UI\n"
+        "    approve: `cap send --client alpha`, or in the UI launch the report_delivery job for "
+        "this client with `approve: true`\n"
     ) in text
     assert (
         "Invalid configurations, skipped by the nightly run (1)\n"

@@ -24,6 +24,9 @@ this machine's Dagster (the UI, the daemon)."""
 PID_TAG = "cap/pid"
 """The process that ran the run (`cap run`'s runs); else the pid of the run's RUN_START event."""
 PARTITION_TAG = "dagster/partition"
+RETRY_ONCE_TAGS = {"dagster/max_retries": "1", "dagster/retry_on_asset_or_op_failure": "false"}
+"""Tags of the nightly and inbox runs: retried once when their process died (run retries on in
+`dagster.yaml`), never when one of their own steps failed."""
 
 
 def process_tags() -> dict[str, str]:

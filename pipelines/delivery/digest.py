@@ -251,8 +251,8 @@ def digest_text(digest: Digest) -> tuple[str, str]:
         "Reports waiting for your approval",
         [
             f"  - {who(item.client)}: the report of {item.period} ({item.folder})\n"
-            f"    approve: `cap send --client {item.client}`, or materialize report_email "
-            "for this client in the UI"
+            f"    approve: `cap send --client {item.client}`, or in the UI launch the "
+            "report_delivery job for this client with `approve: true`"
             for item in survey.awaiting
         ],
     )
