@@ -17,9 +17,10 @@ def this_host() -> str:
 
 
 def process_gone(pid: int, started_by: float | None = None) -> bool:
-    """Whether no process `pid` runs on this machine any more; with `started_by` (a POSIX
-    time), a process with that pid that started after it (plus a little slack) is another one
-    that reused the number, so the one asked about is gone too."""
+    """Whether no process `pid` runs on this machine any more (a zombie, killed but not yet
+    reaped by its parent, such as a run worker of Dagster's code server, is gone too); with
+    `started_by` (a POSIX time), a process with that pid that started after it (plus a little
+    slack) is another one that reused the number, so the one asked about is gone too."""
     if pid <= 0:
         return True
     try:
@@ -28,6 +29,9 @@ def process_gone(pid: int, started_by: float | None = None) -> bool:
         return True
     except PermissionError:
         pass  # someone else's process: it exists
+    fields = _stat_fields(pid)
+    if fields is not None and fields[0] == "Z":
+        return True
     if started_by is None:
         return False
     started = process_start_time(pid)
@@ -36,16 +40,23 @@ def process_gone(pid: int, started_by: float | None = None) -> bool:
 
 def process_start_time(pid: int) -> float | None:
     """When process `pid` started (POSIX time), from `/proc`; None where it cannot be known."""
+    fields = _stat_fields(pid)
     try:
-        stat = (_PROC / str(pid) / "stat").read_text(encoding="ascii")
         boot = next(
             float(line.split()[1])
             for line in (_PROC / "stat").read_text(encoding="ascii").splitlines()
             if line.startswith("btime ")
         )
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK") if fields else None
     except (OSError, StopIteration, ValueError, IndexError):
         return None
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of `/proc/<pid>/stat` after the command name (state first), or None."""
+    try:
+        stat = (_PROC / str(pid) / "stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
     # The command name (field 2) may hold spaces and parentheses: count from its last ")".
-    fields = stat[stat.rindex(")") + 2 :].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return boot + int(fields[19]) / ticks
+    return stat[stat.rindex(")") + 2 :].split()

@@ -480,12 +480,23 @@ def test_the_sensor_ends_dead_runs_and_leaves_other_hosts_alone(home: Path) -> N
     assert quiet.skip_message == "no started run has lost its process"
 
 
-def test_a_reused_pid_is_not_the_process_that_ran() -> None:
+def test_a_reused_pid_or_a_zombie_is_not_the_process_that_ran() -> None:
     assert not process_gone(os.getpid())
     assert not process_gone(os.getpid(), started_by=time.time())
     # This process started long after: it cannot be the one a run started a day ago.
     assert process_gone(os.getpid(), started_by=time.time() - 86_400)
     assert process_gone(0)
+    # Killed but not yet reaped by its parent (as a run worker of the code server): gone.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert not process_gone(child.pid)
+        child.kill()
+        deadline = time.monotonic() + 10
+        while not process_gone(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process_gone(child.pid)
+    finally:
+        child.wait()
 
 
 def test_nightly_and_inbox_runs_are_retried_once_when_their_process_dies(home: Path) -> None:
