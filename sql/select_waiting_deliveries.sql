@@ -3,6 +3,7 @@
 -- after them.
 select
     set_aside.original_name,
+    set_aside.sha256,
     set_aside.status,
     set_aside.received_at,
     set_aside.message

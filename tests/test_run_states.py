@@ -21,6 +21,7 @@ import duckdb
 import pytest
 from client_folders import write_client
 
+from pipelines.cli import main
 from pipelines.definitions import defs
 from pipelines.defs.dead_runs import HOST_TAG, PID_TAG, RETRY_ONCE_TAGS, end_dead_runs
 from pipelines.defs.resources import CapWorkspace
@@ -217,6 +218,49 @@ def test_the_morning_after_a_blocking_failure(demo_source: Path, home: Path) -> 
     assert row(output, "durand").startswith("durand ok 1 0 1 ")
     assert "waiting in quarantine" not in output
     assert "waiting in quarantine" not in digest(instance)
+
+
+def test_the_consultant_releases_a_quarantined_delivery(demo_source: Path, home: Path) -> None:
+    inbox = add_durand(demo_source, home, "durand", "review")
+    # A service level rounded up past 100 %: the rule quarantines it; the consultant knows it
+    # is the client's rounding and accepts the delivery as it is.
+    write_export(
+        inbox, "Export_KPI_2026 S10.csv", [week_line("Arras", "2026-S10", "TX_SERVICE", "100,4")]
+    )
+    code, output = run_cap(home)
+    assert code == 1, output
+    assert "1 delivery waiting in quarantine: Export_KPI_2026 S10.csv" in output
+
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
+        assert main(["release", "--client", "durand", "Export_KPI_2026 S5.csv"]) == 1
+    assert said.getvalue() == (
+        "durand: not released: no delivery 'Export_KPI_2026 S5.csv' waits in quarantine "
+        "(waiting: Export_KPI_2026 S10.csv)\n"
+    )
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
+        assert main(["release", "--client", "durand", "Export_KPI_2026 S10.csv"]) == 0
+    output = said.getvalue()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert output.startswith(
+        f"durand: Export_KPI_2026 S10.csv released by the consultant on {today} (was "
+        "quarantined by a blocking check: service_level_pct between 0 and 100 (1 values)); "
+        "running the client\n"
+    )
+    assert row(output, "durand").startswith("durand ok 0 0 ")
+    assert "waiting in quarantine" not in output
+    with duckdb.connect(str(home / "warehouse" / "durand.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "select value from kpi_values where site = 'Arras' and kpi = 'service_level_pct' "
+            "and period_start = '2026-03-02'"
+        ).fetchall() == [(100.4,)]
+        ((status, message),) = con.execute(
+            "select status, message from files where original_name = 'Export_KPI_2026 S10.csv'"
+        ).fetchall()
+    assert status == "loaded"
+    assert message.startswith(f"released by the consultant on {today}")
+    assert "waiting in quarantine" not in digest(dg.DagsterInstance.get())
 
 
 def test_a_rejected_file_stays_listed_after_the_next_run(demo_source: Path, home: Path) -> None:
