@@ -69,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument(
         "--resend", action="store_true", help="send again a period whose email already went out"
     )
+    release = command(
+        "release",
+        _release,
+        "Accept a delivery quarantined by a blocking check as it is, then run the client.",
+    )
+    release.add_argument("--client", required=True, help="the client's slug")
+    release.add_argument("file", help="the delivery's file name (or the start of its SHA-256)")
     command("init", _init, "Create the workspace folders and Dagster settings if missing.")
     command("check-config", _check_config, "Validate every client's client.yaml.")
     schema = command("schema", _schema, "Print the JSON Schema of client.yaml (for editors).")
@@ -156,6 +163,29 @@ def _send(args: argparse.Namespace) -> int:
     from pipelines.run import send_report
 
     return send_report(Workspace.from_env(), args.client, args.period, args.resend)
+
+
+def _release(args: argparse.Namespace) -> int:
+    from pipelines.quality.waiting import NotReleasable, release_delivery
+    from pipelines.run import run_clients
+    from pipelines.warehouse import open_warehouse
+
+    workspace = Workspace.from_env()
+    if args.client not in workspace.client_slugs():
+        _say(f"No client {args.client!r} in {workspace.clients_dir}")
+        return 1
+    path = workspace.warehouse(args.client)
+    if not path.exists():
+        _say(f"{args.client}: nothing delivered yet, nothing to release")
+        return 1
+    try:
+        with open_warehouse(path) as con:
+            released = release_delivery(con, args.file, dt.datetime.now(dt.UTC))
+    except NotReleasable as reason:
+        _say(f"{args.client}: not released: {reason}")
+        return 1
+    _say(f"{args.client}: {released.name} {released.reason}; running the client")
+    return run_clients(workspace, only=args.client, force=True)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -21,7 +21,11 @@ from pipelines.defs.quality.checks import (
 from pipelines.defs.report.assets import report
 from pipelines.defs.resources import CapWorkspace, mailer_from_env
 from pipelines.defs.schedules import daily_digest_0700_paris, nightly_client_runs
-from pipelines.defs.sensors import client_inbox_sensor, run_failure_alert_sensor
+from pipelines.defs.sensors import (
+    client_inbox_sensor,
+    dead_runs_sensor,
+    run_failure_alert_sensor,
+)
 
 defs = dg.Definitions(
     assets=[
@@ -42,7 +46,7 @@ defs = dg.Definitions(
     ],
     jobs=[client_pipeline, report_delivery, consultant_digest_job],
     schedules=[nightly_client_runs, daily_digest_0700_paris],
-    sensors=[auto_delivery_sensor, client_inbox_sensor, run_failure_alert_sensor],
+    sensors=[auto_delivery_sensor, client_inbox_sensor, dead_runs_sensor, run_failure_alert_sensor],
     resources={"cap": CapWorkspace(home=dg.EnvVar("CAP_HOME")), "mailer": mailer_from_env()},
     loggers={"console": dg.colored_console_logger, "cap_progress": cap_progress},
 )

@@ -22,6 +22,7 @@ import dagster as dg
 import duckdb
 
 from pipelines.config.loader import ConfigError
+from pipelines.defs.dead_runs import end_dead_runs, process_tags
 from pipelines.defs.resources import client_today
 from pipelines.delivery import ledger
 from pipelines.delivery.report_email import (
@@ -32,6 +33,11 @@ from pipelines.delivery.report_email import (
     report_periods,
 )
 from pipelines.inputs import unchanged
+from pipelines.quality.waiting import (
+    WAITING_FOR_FIRST_DELIVERY,
+    quarantine_line,
+    waiting_deliveries,
+)
 from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
 
@@ -66,6 +72,8 @@ class ClientOutcome:
     skipped: bool = False
     seconds: float = 0.0
     error: str | None = None
+    waiting: str = ""
+    """`waiting for the first delivery` when the client has no value yet."""
 
 
 def run_clients(
@@ -189,12 +197,14 @@ def _run_client(
         outcome.error = str(error)
         _say(f"    FAILED configuration\n{_indent(str(error))}")
         return outcome
+    for run_id in end_dead_runs(instance, slug):
+        _say(f"    an earlier run ({run_id}) whose process was killed is marked failed")
     result = job.execute_in_process(
         partition_key=slug,
         instance=instance,
         raise_on_error=False,
         run_config={"loggers": {"cap_progress": {}}},
-        tags={"cap/trigger": "cap run"},
+        tags={"cap/trigger": "cap run", **process_tags()},
     )
     outcome.seconds = time.perf_counter() - started
     outcome.success = result.success
@@ -207,7 +217,9 @@ def _run_client(
                 outcome.files_loaded = int(metadata.get("files_loaded", 0))
                 outcome.files_rejected = int(metadata.get("files_rejected", 0))
                 outcome.values_stored = int(metadata.get("values_stored", 0))
-            if name == "report":
+            if metadata.get("status") == WAITING_FOR_FIRST_DELIVERY:
+                outcome.waiting = WAITING_FOR_FIRST_DELIVERY
+            elif name == "report":
                 outcome.reports_built += 1
                 outcome.report_pdf = str(metadata.get("pdf", "")) or None
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
@@ -315,15 +327,16 @@ def _root_cause(error: object) -> str:
 
 def _print_summary(outcomes: list[ClientOutcome], workspace: Workspace) -> None:
     _say("")
+    width = max([7, *(len(_status(outcome)) for outcome in outcomes)])
     header = (
-        f"{'client':<22} {'status':<7} {'loaded':>6} {'rejected':>8} {'values':>8} "
+        f"{'client':<22} {'status':<{width}} {'loaded':>6} {'rejected':>8} {'values':>8} "
         f"{'checks failed':>13} {'reports':>7} {'time':>7}"
     )
     _say(header)
     _say("-" * len(header))
     for outcome in outcomes:
         _say(
-            f"{outcome.slug:<22} {_status(outcome):<7} "
+            f"{outcome.slug:<22} {_status(outcome):<{width}} "
             f"{outcome.files_loaded:>6} {outcome.files_rejected:>8} {outcome.values_stored:>8} "
             f"{len(outcome.checks_failed):>13} {outcome.reports_built:>7} "
             f"{outcome.seconds:>6.1f}s"
@@ -332,6 +345,9 @@ def _print_summary(outcomes: list[ClientOutcome], workspace: Workspace) -> None:
     _say(f"Warehouses: {workspace.home / 'warehouse'}")
     _say(f"Archive:    {workspace.home / 'archive'}")
     _say(f"Quarantine: {workspace.home / 'quarantine'}")
+    for outcome in outcomes:
+        if line := _quarantine_waiting(workspace, outcome.slug):
+            _say(f"  {outcome.slug:<20} {line}")
     _say(f"Reports:    {workspace.home / 'reports'}")
     for outcome in outcomes:
         if outcome.report_pdf:
@@ -346,7 +362,23 @@ def _print_summary(outcomes: list[ClientOutcome], workspace: Workspace) -> None:
 def _status(outcome: ClientOutcome) -> str:
     if outcome.skipped:
         return "same"
-    return "ok" if outcome.success else "FAILED"
+    if not outcome.success:
+        return "FAILED"
+    return outcome.waiting or "ok"
+
+
+def _quarantine_waiting(workspace: Workspace, slug: str) -> str:
+    """The client's deliveries still waiting in quarantine, on one line ("" for none, or when
+    its warehouse cannot be read: the run's own error says why)."""
+    path = workspace.warehouse(slug)
+    if not path.exists():
+        return ""
+    try:
+        with open_warehouse(path, read_only=True) as con:
+            return quarantine_line(waiting_deliveries(con))
+    except (duckdb.Error, OSError) as error:
+        logger.warning("%s: quarantine not readable for the summary: %s", slug, error)
+        return ""
 
 
 def _indent(text: str) -> str:

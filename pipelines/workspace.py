@@ -39,10 +39,33 @@ concurrency:
 """The run queue's limits, also appended by `Workspace.ensure` to a `dagster.yaml` written before
 they existed (unless that file already configures the run queue or concurrency itself)."""
 
+MONITORING_SETTINGS = frozenset({"run_monitoring", "run_retries"})
+"""Top-level keys of `dagster.yaml` that configure run monitoring and retries: where one is
+present, Cap does not add its own."""
+
+RUN_MONITORING_YAML = """\
+# Killed runs end. The daemon fails a run stuck starting or cancelling for 3 minutes; Cap's
+# dead_runs_sensor (and `cap run`, before it runs a client) fails a started run whose process
+# is gone, which Dagster's default run launcher cannot see. A nightly run (tagged
+# dagster/max_retries: 1) that failed so is retried once; a run whose own step failed is not
+# (it would fail again, or pass a blocking check it failed).
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  poll_interval_seconds: 60
+run_retries:
+  enabled: true
+  max_retries: 0
+  retry_on_asset_or_op_failure: false
+"""
+"""Run monitoring and retries, also appended by `Workspace.ensure` to a `dagster.yaml` written
+before them (unless that file already configures either)."""
+
 DAGSTER_YAML = (
     """\
 # Dagster instance settings for Cap (written by `cap`; edit freely, it is not overwritten: `cap`
-# only appends the run queue's limits when no run queue or concurrency setting is present).
+# only appends the run queue's limits, run monitoring and retries when none of theirs is present).
 telemetry:
   enabled: false
 # No "join the community" sign-up dialog in the UI (it shows even with telemetry off).
@@ -53,6 +76,7 @@ python_logs:
     - pipelines
 """
     + RUN_QUEUE_YAML
+    + RUN_MONITORING_YAML
 )
 
 
@@ -142,12 +166,19 @@ class Workspace:
             dagster_yaml.write_text(DAGSTER_YAML, encoding="utf-8")
         else:
             _add_run_queue_limits(dagster_yaml)
+            _add_settings(dagster_yaml, MONITORING_SETTINGS, RUN_MONITORING_YAML, "run monitoring")
 
 
 def _add_run_queue_limits(dagster_yaml: Path) -> None:
     """Append `RUN_QUEUE_YAML` to an existing `dagster.yaml` that configures neither the run
     queue nor concurrency; a file that does (or that is not a YAML mapping) is the consultant's
     and is left as it is: two run-queue settings would conflict and stop Dagster from starting."""
+    _add_settings(dagster_yaml, QUEUE_SETTINGS, RUN_QUEUE_YAML, "one run at a time per client")
+
+
+def _add_settings(dagster_yaml: Path, keys: frozenset[str], block: str, what: str) -> None:
+    """Append `block` to an existing `dagster.yaml` that has none of the top-level `keys`; a
+    file that has one (or that is not a YAML mapping) is left as it is."""
     text = dagster_yaml.read_text(encoding="utf-8")
     try:
         settings = yaml.safe_load(text)
@@ -155,11 +186,11 @@ def _add_run_queue_limits(dagster_yaml: Path) -> None:
         return
     if settings is None:
         settings = {}
-    if not isinstance(settings, dict) or settings.keys() & QUEUE_SETTINGS:
+    if not isinstance(settings, dict) or settings.keys() & keys:
         return
     separator = "" if not text or text.endswith("\n") else "\n"
-    dagster_yaml.write_text(f"{text}{separator}{RUN_QUEUE_YAML}", encoding="utf-8")
-    logger.info("Added one run at a time per client to %s", dagster_yaml)
+    dagster_yaml.write_text(f"{text}{separator}{block}", encoding="utf-8")
+    logger.info("Added %s to %s", what, dagster_yaml)
 
 
 def _checked(slug: str) -> str:

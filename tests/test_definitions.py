@@ -40,6 +40,7 @@ def test_assets_checks_schedules_and_sensors() -> None:
     assert {sensor.name for sensor in repository.sensor_defs} == {
         "auto_delivery_sensor",
         "client_inbox_sensor",
+        "dead_runs_sensor",
         "run_failure_alert_sensor",
     }
 

@@ -92,15 +92,19 @@ def full_digest() -> Digest:
         warnings=[evaluation("beta", "kpi_values_have_no_outliers", 4, passed=False)],
         survey=ClientSurvey(
             names={"alpha": "Alpha Industries", "beta": "Beta Logistique", "delta": "delta"},
-            late=[
-                LateClient("beta", dt.date(2026, 8, 1), 86, 45),
-                LateClient("delta", None, 0, 45),
-            ],
+            late=[LateClient("beta", dt.date(2026, 8, 1), 86, 45)],
             invalid=[
                 ClientProblem("gamma", "clients/gamma/client.yaml: 1 problem\n  line 2, cadence")
             ],
             awaiting=[AwaitingApproval("alpha", "2026-10", Path("/cap/reports/alpha/2026-10"))],
             unreadable=[],
+            quarantined=[
+                ClientProblem(
+                    "beta",
+                    "1 delivery waiting in quarantine: export-octobre.csv (unknown site 'Lyon 3')",
+                )
+            ],
+            first_delivery=["delta"],
         ),
     )
 
@@ -114,19 +118,28 @@ def test_the_digest_lists_what_needs_the_consultant() -> None:
     assert (
         "Reports waiting for your approval (1)\n"
         "  - Alpha Industries (alpha): the report of 2026-10 (/cap/reports/alpha/2026-10)\n"
-        "    approve: `cap send --client alpha`, or materialize report_email for this client "
-        "in the UI\n"
+        "    approve: `cap send --client alpha`, or in the UI launch the report_delivery job for "
+        "this client with `approve: true`\n"
     ) in text
     assert (
         "Invalid configurations, skipped by the nightly run (1)\n"
         "  - gamma: clients/gamma/client.yaml: 1 problem\n        line 2, cadence\n"
     ) in text
     assert (
-        "Late clients (2)\n"
+        "Deliveries waiting in quarantine for a correction (1)\n"
+        "  - Beta Logistique (beta): 1 delivery waiting in quarantine: export-octobre.csv "
+        "(unknown site 'Lyon 3')\n"
+    ) in text
+    assert (
+        "Late clients (1)\n"
         "  - Beta Logistique (beta): latest period 2026-08-01, 86 days after it ended "
         "(45 allowed)\n"
-        "  - delta: no data loaded yet\n"
     ) in text
+    # Not late, not an item: nothing was due yet.
+    assert text.endswith(
+        "Clients waiting for the first delivery (not late: nothing was due yet) (1)\n"
+        "  - delta: waiting for the first delivery\n"
+    )
     assert (
         "Warning checks that failed in the last 24 h (1)\n"
         "  - Beta Logistique (beta): kpi_values_have_no_outliers on kpi_values, 26 Nov 03:00: "
@@ -218,10 +231,9 @@ def test_the_survey_reads_configurations_warehouses_and_report_folders(tmp_path:
         ("epsilon", "2026-10"),
     ]
     assert survey.awaiting[0].folder == tmp_path / "reports" / "alpha" / "2026-10"
-    assert survey.late == [
-        LateClient("beta", dt.date(2026, 8, 1), 86, 45),
-        LateClient("delta", None, 0, 0),
-    ]
+    assert survey.late == [LateClient("beta", dt.date(2026, 8, 1), 86, 45)]
+    assert survey.first_delivery == ["delta"]
+    assert survey.quarantined == []
     ((client, problem),) = [(item.client, item.problem) for item in survey.invalid]
     assert client == "gamma" and "got 'daily'" in problem
     assert survey.unreadable == []
@@ -268,7 +280,8 @@ def test_the_digest_job_reads_the_event_log_and_tells_the_consultant(
     assert result.success
     (materialization,) = result.asset_materializations_for_node("consultant_digest")
     metadata = materialization.metadata
-    assert metadata["items"].value == 4
+    assert metadata["items"].value == 3
+    assert metadata["waiting_for_first_delivery"].value == 1
     assert metadata["failed_warnings"].value == 1
     digest_path = Path(metadata["digest"].value)
     assert digest_path.parent == tmp_path / "reports" / "_digest"
@@ -276,11 +289,12 @@ def test_the_digest_job_reads_the_event_log_and_tells_the_consultant(
     assert "Alpha (alpha): kpi_values_have_no_outliers on kpi_values, " in text
     assert ": limit: 5.0, outliers: 3\n" in text  # the event log keeps metadata sorted
     assert "  - Alpha (alpha): the report of 2026-10" in text
-    assert "  - Alpha (alpha): no data loaded yet" in text
+    assert "  - Alpha (alpha): waiting for the first delivery" in text
+    assert "Late clients" not in text
     assert "  - gamma: " in text and "got 'daily'" in text
     (eml,) = (tmp_path / "outbox").glob("digest-*.eml")
     written = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert written["To"] == "Claire <claire@cap.example>"
-    assert written["Subject"].strip().endswith(": 4 items need you")
+    assert written["Subject"].strip().endswith(": 3 items need you")
     assert written.get_content().replace("\r\n", "\n") == text
     assert digest_path.stem == dt.datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()

@@ -28,7 +28,7 @@ from dagster_graphql import DagsterGraphQLClient
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from pipelines.delivery.smtp import MAIL_ENV_VARS
-from pipelines.workspace import RUN_QUEUE_YAML, Workspace
+from pipelines.workspace import RUN_MONITORING_YAML, RUN_QUEUE_YAML, Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -318,7 +318,7 @@ def test_an_older_dagster_yaml_gets_the_limit_once(tmp_path: Path) -> None:
     Workspace(tmp_path).ensure()
     Workspace(tmp_path).ensure()
     assert settings.read_text(encoding="utf-8") == (
-        "telemetry:\n  enabled: false\n" + RUN_QUEUE_YAML
+        "telemetry:\n  enabled: false\n" + RUN_QUEUE_YAML + RUN_MONITORING_YAML
     )
 
 
@@ -328,7 +328,7 @@ def test_a_dagster_yaml_with_its_own_run_queue_is_left_alone(tmp_path: Path) -> 
     mine = "run_queue:\n  max_concurrent_runs: 2\n"
     settings.write_text(mine, encoding="utf-8")
     Workspace(tmp_path).ensure()
-    assert settings.read_text(encoding="utf-8") == mine
+    assert settings.read_text(encoding="utf-8") == mine + RUN_MONITORING_YAML
 
 
 def test_runs_of_one_client_wait_for_each_other_not_for_other_clients(

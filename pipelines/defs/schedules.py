@@ -8,6 +8,7 @@ import dagster as dg
 from pipelines.config.loader import ConfigError
 from pipelines.config.model import ClientConfig
 from pipelines.defs.consultant.jobs import consultant_digest_job
+from pipelines.defs.dead_runs import RETRY_ONCE_TAGS
 from pipelines.defs.jobs import client_pipeline
 from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace
@@ -34,7 +35,7 @@ def nightly_client_runs(
     included (run key `nightly:<local date>:<slug>`). A client whose `client.yaml` is invalid
     is skipped with a warning naming the problem; the morning digest lists it. A client whose
     inputs (client.yaml, inbox, Cap's code) are those of its last completed run is skipped:
-    the run would change nothing."""
+    the run would change nothing. A run whose process dies is retried once."""
     tick = context.scheduled_execution_time
     if tick.tzinfo is None:
         tick = tick.replace(tzinfo=dt.UTC)
@@ -63,7 +64,10 @@ def nightly_client_runs(
             f"no client's local {NIGHTLY_RUN_TIME:%H:%M} in ({start:%Y-%m-%d %H:%M}, "
             f"{tick:%H:%M}] UTC"
         )
-    return [dg.RunRequest(partition_key=run.slug, run_key=run.run_key) for run in due]
+    return [
+        dg.RunRequest(partition_key=run.slug, run_key=run.run_key, tags=RETRY_ONCE_TAGS)
+        for run in due
+    ]
 
 
 daily_digest_0700_paris = dg.ScheduleDefinition(

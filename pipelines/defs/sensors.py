@@ -7,6 +7,7 @@ import json
 import dagster as dg
 
 from pipelines.config.loader import ConfigError
+from pipelines.defs.dead_runs import RETRY_ONCE_TAGS, end_dead_runs
 from pipelines.defs.jobs import client_pipeline, report_delivery
 from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace, Mailer
@@ -33,7 +34,8 @@ def client_inbox_sensor(context: dg.SensorEvaluationContext, cap: CapWorkspace) 
     """Adds a partition for each new client folder and runs a client whose inbox received files.
 
     The cursor keeps a fingerprint of each inbox listing; a client is run only when its listing
-    changed and it holds a file whose bytes are not archived yet.
+    changed and it holds a file whose bytes are not archived yet. A run whose process dies is
+    retried once.
     """
     workspace = cap.workspace
     previous: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
@@ -42,7 +44,7 @@ def client_inbox_sensor(context: dg.SensorEvaluationContext, cap: CapWorkspace) 
     new_clients = [slug for slug in slugs if slug not in known]
     fingerprints = {slug: inbox_fingerprint(workspace, slug) for slug in slugs}
     run_requests = [
-        dg.RunRequest(partition_key=slug, run_key=f"{slug}:{fingerprint}")
+        dg.RunRequest(partition_key=slug, run_key=f"{slug}:{fingerprint}", tags=RETRY_ONCE_TAGS)
         for slug, fingerprint in fingerprints.items()
         if previous.get(slug) != fingerprint and unarchived_files(workspace, slug)
     ]
@@ -57,6 +59,18 @@ def client_inbox_sensor(context: dg.SensorEvaluationContext, cap: CapWorkspace) 
 
 PARTITION_TAG = "dagster/partition"
 """The run tag holding the partition: the client's slug on every run of a client."""
+
+
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    """Every minute, marks as failed the started runs whose process is gone from this machine
+    (killed, crashed): Dagster's default run launcher cannot see it, and a run `cap run` ran
+    in its own process has no launcher at all. The failure names the process; a nightly run
+    failed so is then retried once, and the failure alert tells the consultant."""
+    ended = end_dead_runs(context.instance)
+    if ended:
+        return dg.SkipReason(f"marked failed, their process was gone: {', '.join(ended)}")
+    return dg.SkipReason("no started run has lost its process")
 
 
 @dg.run_failure_sensor(

@@ -1,8 +1,10 @@
 """The consultant's morning digest: what needs them across every client, in one short email.
 
-Four lists: warning checks that failed in the last 24 hours (their latest evaluation per client
+Five lists: warning checks that failed in the last 24 hours (their latest evaluation per client
 and check), late clients, clients whose `client.yaml` is invalid (the nightly run skips them),
-and reports waiting for the consultant's approval. Plain text, in English; a morning with
+reports waiting for the consultant's approval, and deliveries waiting in quarantine for their
+correction. Clients that have not sent anything yet are listed apart: they wait for their first
+delivery, which is not late (nothing was ever due). Plain text, in English; a morning with
 nothing to say still gets an "all quiet" digest, so that silence never means a broken digest.
 
 `survey_clients` reads the workspace (configurations, warehouses read-only, report folders);
@@ -24,6 +26,12 @@ from pipelines.delivery.ledger import already_sent
 from pipelines.delivery.notices import one_line
 from pipelines.delivery.report_email import report_periods
 from pipelines.quality.deliveries import lateness
+from pipelines.quality.waiting import (
+    WAITING_FOR_FIRST_DELIVERY,
+    awaiting_first_delivery,
+    quarantine_line,
+    waiting_deliveries,
+)
 from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
 
@@ -89,6 +97,10 @@ class ClientSurvey:
     invalid: list[ClientProblem] = field(default_factory=list)
     awaiting: list[AwaitingApproval] = field(default_factory=list)
     unreadable: list[ClientProblem] = field(default_factory=list)
+    quarantined: list[ClientProblem] = field(default_factory=list)
+    """Clients with deliveries set aside that no later delivery replaced (the problem: which)."""
+    first_delivery: list[str] = field(default_factory=list)
+    """Clients with no value yet: waiting for their first delivery (not late, not an item)."""
 
 
 @dataclass(frozen=True)
@@ -110,15 +122,23 @@ class Digest:
         """How many things need the consultant."""
         survey = self.survey
         return len(self.warnings) + sum(
-            len(part) for part in (survey.late, survey.invalid, survey.awaiting, survey.unreadable)
+            len(part)
+            for part in (
+                survey.late,
+                survey.invalid,
+                survey.awaiting,
+                survey.unreadable,
+                survey.quarantined,
+            )
         )
 
 
 def survey_clients(workspace: Workspace, slugs: Iterable[str], now: dt.datetime) -> ClientSurvey:
     """For each client: whether its `client.yaml` is valid, whether its data is late (on its own
-    calendar), and whether its latest report waits for approval (review mode, no sent or
-    written email in the ledger). A client whose warehouse cannot be read is listed with the
-    error; the others are still surveyed."""
+    calendar) or waits for its first delivery, which deliveries wait in quarantine, and whether
+    its latest report waits for approval (review mode, no sent or written email in the ledger).
+    A client whose warehouse cannot be read is listed with the error; the others are still
+    surveyed."""
     survey = ClientSurvey()
     for slug in sorted(set(slugs)):
         try:
@@ -145,12 +165,18 @@ def _survey_client(
     if path.exists():
         today = now.astimezone(ZoneInfo(config.timezone)).date()
         with open_warehouse(path, read_only=True) as con:
+            first = awaiting_first_delivery(con)
             latest, days, allowed = lateness(con, config, today)
             went_out = report is not None and _went_out(con, report)
-        if latest is None or days > allowed:
+            waiting = quarantine_line(waiting_deliveries(con))
+        if first:
+            survey.first_delivery.append(slug)
+        elif latest is not None and days > allowed:
             survey.late.append(LateClient(slug, latest, days, allowed))
+        if waiting:
+            survey.quarantined.append(ClientProblem(slug, waiting))
     else:
-        survey.late.append(LateClient(slug, None, 0, 0))
+        survey.first_delivery.append(slug)
     if report is not None and not went_out:
         survey.awaiting.append(AwaitingApproval(slug, report, workspace.reports(slug) / report))
 
@@ -225,10 +251,14 @@ def digest_text(digest: Digest) -> tuple[str, str]:
         "Reports waiting for your approval",
         [
             f"  - {who(item.client)}: the report of {item.period} ({item.folder})\n"
-            f"    approve: `cap send --client {item.client}`, or materialize report_email "
-            "for this client in the UI"
+            f"    approve: `cap send --client {item.client}`, or in the UI launch the "
+            "report_delivery job for this client with `approve: true`"
             for item in survey.awaiting
         ],
+    )
+    section(
+        "Deliveries waiting in quarantine for a correction",
+        [f"  - {who(item.client)}: {item.problem}" for item in survey.quarantined],
     )
     section(
         "Invalid configurations, skipped by the nightly run",
@@ -250,6 +280,10 @@ def digest_text(digest: Digest) -> tuple[str, str]:
         "Clients the digest could not read",
         [f"  - {who(item.client)}: {_indent(item.problem)}" for item in survey.unreadable],
     )
+    section(
+        "Clients waiting for the first delivery (not late: nothing was due yet)",
+        [f"  - {who(slug)}: {WAITING_FOR_FIRST_DELIVERY}" for slug in survey.first_delivery],
+    )
     return subject, "\n".join(lines) + "\n"
 
 
@@ -266,7 +300,7 @@ def write_digest(workspace: Workspace, day: dt.date, text: str) -> Path:
 
 def _late(item: LateClient) -> str:
     if item.latest_period is None:
-        return "no data loaded yet"
+        return WAITING_FOR_FIRST_DELIVERY
     return (
         f"latest period {item.latest_period:%Y-%m-%d}, {item.days_since_end} days after it "
         f"ended ({item.days_allowed} allowed)"

@@ -10,6 +10,7 @@ client can hold nothing of another.
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +39,20 @@ from pipelines.workspace import Workspace
 logger = logging.getLogger(__name__)
 
 APPROVAL_TAG = "cap/approval"
-"""Run tag of a delivery the nightly run started by itself (`auto`); without it, whoever
-launched the run (the consultant, in the UI or with `cap send`) approved the report."""
+"""Run tag of a delivery: `auto` when the nightly run started it by itself (sent only to a
+client in auto mode), `consultant` when the consultant approved it."""
 AUTO = "auto"
+CONSULTANT = "consultant"
+TRIGGER_TAG = "cap/trigger"
+CAP_SEND = "cap send"
+"""`cap send` tags its runs `cap/trigger: cap send`: the consultant's approval."""
+PARENT_RUN_TAG = "dagster/parent_run_id"
+"""Set on a re-execution (a retry) of a run."""
+NOT_APPROVED = (
+    "not approved: a report is emailed only when the consultant approves it (`cap send "
+    "--client {slug}`, or the report_delivery job launched with `approve: true` and the period "
+    "in its config) or, for a client in auto mode, by the nightly run"
+)
 MANIFEST = "email.json"
 SENT_COPY = "email"
 """`email.eml` in the report folder: the message as it went out."""
@@ -62,6 +74,22 @@ class ReportEmail:
     text: str
     inline: list[tuple[str, Path]]
     pdf: Path
+
+
+def approved_by(tags: Mapping[str, str], approve: bool, period: str) -> str | None:
+    """Who approved a delivery run (`auto (nightly run)`, `consultant`), from its tags, or its
+    config's explicit `approve` with the period it approves; None when nobody did: a
+    "materialize all" or a backfill over every asset must not email a report waiting for the
+    consultant's review."""
+    if tags.get(APPROVAL_TAG) == AUTO:
+        return "auto (nightly run)"
+    if (
+        (approve and period)
+        or tags.get(APPROVAL_TAG) == CONSULTANT
+        or tags.get(TRIGGER_TAG) == CAP_SEND
+    ):
+        return "consultant"
+    return None
 
 
 def report_periods(workspace: Workspace, slug: str) -> list[str]:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from pipelines.config.model import ClientConfig
 from pipelines.quality.deliveries import DeliveryCheck, lateness, missing_values, outliers
+from pipelines.quality.waiting import WAITING_FOR_FIRST_DELIVERY
 from pipelines.sql import execute_sql, read_sql
 from pipelines.workspace import Workspace
 
@@ -65,8 +66,10 @@ def write_quality_page(
             ),
             _check(
                 "data is fresh",
-                latest is not None and days <= allowed,
-                f"latest period {latest}, {days} days after its end ({allowed} allowed)",
+                latest is None or days <= allowed,
+                f"latest period {latest}, {days} days after its end ({allowed} allowed)"
+                if latest is not None
+                else f"not late: {WAITING_FOR_FIRST_DELIVERY} (nothing was due yet)",
             ),
             _check(
                 "no outliers",

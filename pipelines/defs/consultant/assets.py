@@ -37,8 +37,10 @@ def consultant_digest(
 ) -> dg.MaterializeResult:
     """The consultant's morning digest (07:00 Paris time), emailed to `CAP_CONSULTANT_EMAIL` and
     kept as `reports/_digest/<date>.txt`: warning checks whose latest evaluation in the last 24 h
-    failed (per client and check), late clients, clients whose `client.yaml` is invalid (the
-    nightly run skips them), and reports waiting for approval (review mode, not sent yet).
+    failed (per client and check; checks planned but never evaluated, in a run that stopped
+    before them, are left out), late clients, clients whose `client.yaml` is invalid (the
+    nightly run skips them), reports waiting for approval (review mode, not sent yet),
+    deliveries waiting in quarantine, and clients waiting for their first delivery.
 
     A quiet morning still gets a short "all quiet" digest: silence would look the same as a
     broken digest. Without an SMTP server or a consultant address, it goes to `outbox/`.
@@ -78,6 +80,8 @@ def consultant_digest(
             "late_clients": len(survey.late),
             "invalid_configurations": len(survey.invalid),
             "awaiting_approval": len(survey.awaiting),
+            "waiting_in_quarantine": len(survey.quarantined),
+            "waiting_for_first_delivery": len(survey.first_delivery),
             "email": delivered,
             "preview": dg.MetadataValue.md(f"**{subject}**\n\n```\n{text}```"),
         }
@@ -106,10 +110,12 @@ def _check_evaluations(
                 key, limit=HISTORY_PAGE, cursor=cursor
             )
             for record in records:
-                evaluation = record.evaluation
-                client = record.partition or (evaluation.partition if evaluation else None)
                 at = _recorded_at(record)
-                if evaluation is None or client is None or at <= since:
+                if not _evaluated(record) or at <= since:
+                    continue
+                evaluation = record.evaluation
+                client = record.partition or evaluation.partition
+                if client is None:
                     continue
                 found.append(
                     CheckEvaluation(
@@ -129,6 +135,17 @@ def _check_evaluations(
                 break
             cursor = records[-1].id
     return found
+
+
+def _evaluated(record: Any) -> bool:
+    """Whether the record holds a result: a check planned in a run that stopped before it (a
+    blocking check failed upstream, a step failed, the run was killed) holds only its plan."""
+    event = record.event
+    return (
+        event is not None
+        and event.dagster_event is not None
+        and event.dagster_event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    )
 
 
 def _recorded_at(record: Any) -> dt.datetime:

@@ -1,6 +1,7 @@
 """Assets of the delivery stage."""
 
 import datetime as dt
+from collections.abc import Iterator
 
 import dagster as dg
 from pydantic import Field
@@ -12,7 +13,10 @@ from pipelines.defs.resources import CapWorkspace, Mailer, client_today
 from pipelines.delivery.report_email import (
     APPROVAL_TAG,
     AUTO,
+    NOT_APPROVED,
+    PARENT_RUN_TAG,
     NotSendable,
+    approved_by,
     load_report_email,
     recipients,
     refusal,
@@ -21,7 +25,8 @@ from pipelines.delivery.report_email import (
 
 
 class ReportEmailConfig(dg.Config):
-    """Which report to send, and whether to send a period already sent again."""
+    """Which report to send, whether the consultant approves it, and whether to send a period
+    already sent again."""
 
     period: str = Field(
         default="",
@@ -29,7 +34,14 @@ class ReportEmailConfig(dg.Config):
     )
     resend: bool = Field(
         default=False,
-        description="Send again a period whose email already went out (the ledger records it).",
+        description="Send again a period whose email already went out (the ledger records it). "
+        "Ignored on a retry of a run: a retry sends at most once.",
+    )
+    approve: bool = Field(
+        default=False,
+        description="The consultant approves the report of `period` (required) for sending. "
+        "Without it (or `cap send`, or the nightly run's automatic send to a client in auto "
+        "mode), nothing is sent.",
     )
 
 
@@ -39,26 +51,42 @@ class ReportEmailConfig(dg.Config):
     kinds={"email"},
     owners=OWNERS,
     deps=[report],
+    output_required=False,
 )
 def report_email(
     context: dg.AssetExecutionContext,
     config: ReportEmailConfig,
     cap: CapWorkspace,
     mailer: Mailer,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
     """The client report emailed to the client's leadership (recipients in `client.yaml`), once.
 
-    Materializing it is the consultant's approval: it sends the latest report built (or the
-    period in the run config) over SMTP, or writes it to `outbox/` when no SMTP server is
-    configured. A client in `auto` mode gets it after a nightly run whose checks passed, with
-    fresh data. Nothing is sent while a delivery waits for a correction after a blocking check,
-    when no new data came since the last email, or when the period already went out (the
-    delivery ledger, table `deliveries`; `resend` overrides the last two). The run fails with
-    the reason instead.
+    Sent only with an approval: the consultant's (`cap send`, or the `report_delivery` job
+    launched with `approve: true` and the period in its config), or the nightly run's own for a
+    client in `auto` mode, after a run whose checks passed, with fresh data. A "materialize
+    all" or a backfill without it sends nothing: the step succeeds without a materialization
+    and an observation says why. It sends the latest report built (or the config's period)
+    over SMTP, or writes it to `outbox/` when no SMTP server is configured. Nothing is sent
+    while a delivery waits for a correction after a blocking check, when no new data came since
+    the last email, or when the period already went out (the delivery ledger, table
+    `deliveries`; `resend` overrides the last two, except on a retry). An approved send that
+    is refused fails the run with the reason.
     """
     slug = context.partition_key
     client = cap.client_config(slug)
-    automatic = context.run.tags.get(APPROVAL_TAG) == AUTO
+    tags = context.run.tags
+    approval = approved_by(tags, config.approve, config.period)
+    if approval is None:
+        reason = NOT_APPROVED.format(slug=slug)
+        context.log.info("%s: not sent: %s", slug, reason)
+        yield dg.AssetObservation(
+            asset_key=context.asset_key,
+            partition=slug,
+            metadata={"status": "not sent", "reason": reason, "period": config.period or "latest"},
+        )
+        return
+    automatic = tags.get(APPROVAL_TAG) == AUTO
+    resend = config.resend and PARENT_RUN_TAG not in tags
     try:
         email = load_report_email(cap.workspace, slug, config.period or None)
         to, cc, bcc = recipients(client)
@@ -72,7 +100,7 @@ def report_email(
             email.period,
             automatic=automatic,
             today=client_today(client),
-            resend=config.resend,
+            resend=resend,
         )
         if reason is not None:
             raise dg.Failure(
@@ -85,7 +113,7 @@ def report_email(
             email,
             settings=settings,
             now=dt.datetime.now(dt.UTC),
-            resend=config.resend,
+            resend=resend,
         )
     if outcome.status not in ("sent", "written"):
         raise dg.Failure(
@@ -94,11 +122,11 @@ def report_email(
             allow_retries=False,
         )
     context.log.info("%s %s: %s", slug, email.period, outcome.reason or outcome.status)
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "period": email.period,
             "status": outcome.status,
-            "approved_by": "auto (nightly run)" if automatic else "consultant",
+            "approved_by": approval,
             "subject": email.subject,
             "recipients": len(to) + len(cc) + len(bcc),
             "to": ", ".join(to),
@@ -106,7 +134,7 @@ def report_email(
             "bcc": len(bcc),
             "message_id": outcome.message_id,
             "attempts": outcome.attempts,
-            "resent": config.resend,
+            "resent": resend,
             "smtp": f"{settings.host}:{settings.port}" if settings else "none: outbox",
             "eml": dg.MetadataValue.path(str(outcome.eml or email.folder / "email.eml")),
         }

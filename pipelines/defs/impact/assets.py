@@ -9,6 +9,7 @@ from pipelines.defs.resources import CapWorkspace
 from pipelines.impact.analysis import analyse_with_counterfactuals
 from pipelines.impact.store import replace_impact
 from pipelines.markdown import markdown_table
+from pipelines.quality.waiting import WAITING_FOR_FIRST_DELIVERY, awaiting_first_delivery
 from pipelines.sql import execute_sql
 
 
@@ -31,10 +32,16 @@ def impact(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.Materiali
     English. `preferred` marks the result a report leads with: controls first, then the
     season-and-trend model, then before/after. Table `impact_counterfactual` holds, period by
     period, what the KPI would have been without the transformation (the charts' band).
+    A client with no value yet has nothing to analyse: it waits for its first delivery.
     """
     slug = context.partition_key
     config = cap.client_config(slug)
     with cap.warehouse(slug) as con:
+        if awaiting_first_delivery(con):
+            context.log.info("%s: %s, nothing to analyse", slug, WAITING_FOR_FIRST_DELIVERY)
+            return dg.MaterializeResult(
+                metadata={"dagster/row_count": 0, "status": WAITING_FOR_FIRST_DELIVERY}
+            )
         results = analyse_with_counterfactuals(con, config, slug)
         rows = results.rows
         replace_impact(con, rows, results.counterfactual)

@@ -17,6 +17,7 @@ from pipelines.quality.deliveries import (
     outliers,
 )
 from pipelines.quality.page import write_quality_page
+from pipelines.quality.waiting import WAITING_FOR_FIRST_DELIVERY
 
 
 @dg.asset_check(
@@ -78,7 +79,8 @@ def kpi_values_have_no_outliers(
     asset=kpi_values,
     partitions_def=clients_partitions,
     description="The latest period is recent for how often the client sends (45 days after a "
-    "month's end, 14 after a week's, or quality.late_after_days). A warning.",
+    "month's end, 14 after a week's, or quality.late_after_days). A warning. A client that "
+    "sent nothing yet is not late (nothing was ever due): it waits for its first delivery.",
 )
 def kpi_values_are_fresh(
     context: dg.AssetCheckExecutionContext, cap: CapWorkspace
@@ -88,8 +90,15 @@ def kpi_values_are_fresh(
     config = cap.client_config(slug)
     with cap.warehouse(slug, read_only=True) as con:
         latest, days, allowed = lateness(con, config, client_today(config))
+    if latest is None:
+        return dg.AssetCheckResult(
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"Not late: {WAITING_FOR_FIRST_DELIVERY} (nothing was due yet).",
+            metadata={"latest_period": "none", "status": WAITING_FOR_FIRST_DELIVERY},
+        )
     return dg.AssetCheckResult(
-        passed=latest is not None and days <= allowed,
+        passed=days <= allowed,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "latest_period": str(latest) if latest else "none",

@@ -11,6 +11,7 @@ from pipelines.defs.ingest.assets import OWNERS
 from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace, client_today
 from pipelines.inputs import record_completed
+from pipelines.quality.waiting import WAITING_FOR_FIRST_DELIVERY
 from pipelines.report.build import build_report, charts_folder
 from pipelines.report.content import NothingToReport, gather
 
@@ -50,7 +51,8 @@ def report(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.Materiali
     key-indicator table (before, after, change, interval, verdict), a data-quality appendix
     (files, what was set aside and why, coverage, lateness) and a methodology note. The email
     body is HTML with the key charts inline by Content-ID and a plain-text alternative;
-    `report.html` previews it in a browser.
+    `report.html` previews it in a browser. A client with no value yet gets no report: it
+    waits for its first delivery (metadata `status`).
     """
     slug = context.partition_key
     config = cap.client_config(slug)
@@ -58,9 +60,11 @@ def report(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.Materiali
         with cap.warehouse(slug, read_only=True) as con:
             content = gather(con, config, slug, client_today(config))
     except NothingToReport as nothing:
-        context.log.warning(str(nothing))
+        context.log.info("%s: %s", nothing, WAITING_FOR_FIRST_DELIVERY)
         _completed(context, cap)
-        return dg.MaterializeResult(metadata={"report": "none: no value stored yet"})
+        return dg.MaterializeResult(
+            metadata={"report": "none: no value stored yet", "status": WAITING_FOR_FIRST_DELIVERY}
+        )
     built = build_report(cap.workspace, content)
     _completed(context, cap)
     shown = "\n\n".join(_image(chart.png, chart.title) for chart in built.charts[:CHARTS_SHOWN])
