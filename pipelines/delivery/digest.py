@@ -24,6 +24,7 @@ from pipelines.delivery.ledger import already_sent
 from pipelines.delivery.notices import one_line
 from pipelines.delivery.report_email import report_periods
 from pipelines.quality.deliveries import lateness
+from pipelines.storage import ensure_sound
 from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
 
@@ -128,6 +129,7 @@ def survey_clients(workspace: Workspace, slugs: Iterable[str], now: dt.datetime)
             continue
         survey.names[slug] = config.name
         try:
+            ensure_sound(workspace, slug)
             _survey_client(workspace, slug, config, now, survey)
         except (duckdb.Error, OSError) as exc:
             logger.warning("%s: warehouse not readable for the digest: %s", slug, exc)
