@@ -199,7 +199,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _retry(args: argparse.Namespace) -> int:
-    from pipelines.retry import RetryError, retry_files
+    from pipelines.ingest.retry import RetryError, retry_files
 
     workspace = Workspace.from_env()
     if args.client not in workspace.client_slugs():

@@ -72,6 +72,9 @@ def unchanged(
         rows = execute_sql(con, "select_last_completed_inputs").fetchall()
     except duckdb.CatalogException:  # a warehouse from before runs were recorded
         return False
+    ((waiting,),) = execute_sql(con, "count_received_files").fetchall()
+    if waiting:  # retried with `cap retry`, or left by an interrupted run
+        return False
     return bool(rows) and rows[0][0] == inputs_fingerprint(workspace, slug)
 
 

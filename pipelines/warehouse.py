@@ -1,6 +1,7 @@
 """Opening a client's DuckDB warehouse, with its schema in place, and telling a damaged file
 (truncated, overwritten, not a DuckDB file) from any other error."""
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,8 @@ from pathlib import Path
 import duckdb
 
 from pipelines.sql import execute_sql
+
+logger = logging.getLogger(__name__)
 
 LOCK_RETRY_SECONDS = 60.0
 MEMORY_LIMIT = "300MB"
@@ -100,6 +103,9 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        con.rollback()
+        try:
+            con.rollback()
+        except duckdb.Error as exc:  # DuckDB stopped the database: nothing was committed
+            logger.warning("rollback failed after an error: %s", exc)
         raise
     con.commit()
