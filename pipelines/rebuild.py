@@ -72,7 +72,7 @@ def rebuild_warehouse(workspace: Workspace, slug: str) -> RebuildSummary:
     """Rebuild the client's warehouse from its archive and swap it in; what was done.
 
     Built in `<slug>.duckdb.rebuild`, then moved over the old file with `os.replace`: a crash or
-    an error before that leaves the old file as it was.
+    an error before that leaves the old file as it was (an error also removes the partial file).
     """
     config = workspace.load_config(slug)
     path = workspace.warehouse(slug)
@@ -82,23 +82,28 @@ def rebuild_warehouse(workspace: Workspace, slug: str) -> RebuildSummary:
     partial = path.with_name(path.name + PARTIAL_SUFFIX)
     for leftover in (partial, partial.with_name(partial.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    with open_warehouse(partial) as con:
-        _restore_ledger(con, ledger)
-        zone = zoneinfo.ZoneInfo(config.timezone)
-        passes = itertools.groupby(receptions, key=lambda reception: reception.received_at)
-        first_names: dict[str, str] = {}
-        for received_at, group in passes:
-            for reception in group:
-                _insert_reception(con, reception, first_names)
-            today = received_at.replace(tzinfo=dt.UTC).astimezone(zone).date()
-            load_received(workspace, slug, config, con, today)
-            check_deliveries(workspace, slug, config, con, today, received_at)
-        record_receptions(workspace, slug, con)
-        summary.receptions = len(receptions)
-        summary.statuses = dict(execute_sql(con, "count_files_by_status").fetchall())
-        ((summary.values,),) = execute_sql(con, "count_kpi_observations").fetchall()
-        summary.emails = len(ledger)
-        con.execute("checkpoint")
+    try:
+        with open_warehouse(partial) as con:
+            _restore_ledger(con, ledger)
+            zone = zoneinfo.ZoneInfo(config.timezone)
+            passes = itertools.groupby(receptions, key=lambda reception: reception.received_at)
+            first_names: dict[str, str] = {}
+            for received_at, group in passes:
+                for reception in group:
+                    _insert_reception(con, reception, first_names)
+                today = received_at.replace(tzinfo=dt.UTC).astimezone(zone).date()
+                load_received(workspace, slug, config, con, today)
+                check_deliveries(workspace, slug, config, con, today, received_at)
+            record_receptions(workspace, slug, con)
+            summary.receptions = len(receptions)
+            summary.statuses = dict(execute_sql(con, "count_files_by_status").fetchall())
+            ((summary.values,),) = execute_sql(con, "count_kpi_observations").fetchall()
+            summary.emails = len(ledger)
+            con.execute("checkpoint")
+    except BaseException:
+        for leftover in (partial, partial.with_name(partial.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        raise
     _fsync(partial)
     summary.kept = _swap(partial, path)
     logger.info("%s: warehouse rebuilt from %d receptions", slug, len(receptions))

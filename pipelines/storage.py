@@ -19,7 +19,7 @@ def warehouse_problem(workspace: Workspace, slug: str) -> str | None:
     """Why the client's warehouse cannot be used (one line naming `cap rebuild`), or None when
     it is sound, or when it does not exist and the archive lists nothing (a new client)."""
     path = workspace.warehouse(slug)
-    expected = {reception.key for reception in read_manifest(workspace, slug)}
+    expected = read_manifest(workspace, slug)
     if not path.exists():
         if not expected:
             return None
@@ -31,9 +31,7 @@ def warehouse_problem(workspace: Workspace, slug: str) -> str | None:
             tables = [name for (name,) in execute_sql(con, "select_warehouse_tables").fetchall()]
             for table in tables:
                 execute_sql(con, "select_table_checksum", identifiers={"table": table}).fetchall()
-            held = (
-                set(execute_sql(con, "select_file_keys").fetchall()) if "files" in tables else set()
-            )
+            rows = execute_sql(con, "select_file_keys").fetchall() if "files" in tables else []
     except WarehouseUnreadable as exc:
         return str(exc)
     except duckdb.Error as exc:
@@ -43,6 +41,7 @@ def warehouse_problem(workspace: Workspace, slug: str) -> str | None:
         # before a column existed (the run migrates it).
         logger.info("%s: warehouse not checked: %s", slug, exc)
         return None
+    held = {(sha, name): received_at for sha, name, received_at in rows}
     if (cause := lost_receptions(expected, held)) is not None:
         logger.warning("%s: %s", slug, cause)
         return unreadable_message(path, cause)

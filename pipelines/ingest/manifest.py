@@ -94,9 +94,11 @@ def record_receptions(workspace: Workspace, slug: str, con: duckdb.DuckDBPyConne
     Raises `WarehouseUnreadable` when `files` lacks receptions the manifest lists: the warehouse
     lost data (replaced by an older or empty copy) and only `cap rebuild` brings it back.
     """
-    known = {reception.key for reception in read_manifest(workspace, slug)}
+    listed = read_manifest(workspace, slug)
+    known = {reception.key for reception in listed}
     rows = execute_sql(con, "select_file_receptions").fetchall()
-    if (cause := lost_receptions(known, {(sha, name) for sha, name, *_ in rows})) is not None:
+    held = {(sha, name): received_at for sha, name, _, _, received_at, *_ in rows}
+    if (cause := lost_receptions(listed, held)) is not None:
         raise WarehouseUnreadable(unreadable_message(workspace.warehouse(slug), cause))
     new = [
         Reception(sha, name, int(size), source, received_at, delivered_at, status == "duplicate")
@@ -108,9 +110,14 @@ def record_receptions(workspace: Workspace, slug: str, con: duckdb.DuckDBPyConne
     return len(new)
 
 
-def lost_receptions(listed: set[tuple[str, str]], held: set[tuple[str, str]]) -> str | None:
-    """What the warehouse lost when it `held` fewer receptions than the manifest `listed`."""
-    lost = listed - held
+def lost_receptions(
+    listed: list[Reception], held: dict[tuple[str, str], dt.datetime]
+) -> str | None:
+    """What the warehouse lost, when it does not hold every reception the manifest `listed`
+    (`held`: each key of `files` and its reception time). A reception held with another time
+    was lost, then received again from the inbox: the warehouse was replaced or emptied, and
+    what it held beside (the email ledger, files no longer in the inbox) is gone."""
+    lost = [r for r in listed if held.get(r.key) != r.received_at]
     if not lost:
         return None
     return f"it lost {len(lost)} of the {len(listed)} files the archive's manifest lists"
