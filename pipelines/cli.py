@@ -176,6 +176,8 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
+    import duckdb
+
     from pipelines.rebuild import rebuild_warehouse
 
     workspace = Workspace.from_env()
@@ -184,7 +186,7 @@ def _rebuild(args: argparse.Namespace) -> int:
         return 1
     try:
         summary = rebuild_warehouse(workspace, args.client)
-    except (ConfigError, OSError) as error:
+    except (ConfigError, OSError, duckdb.Error) as error:
         _say(f"Not rebuilt (the old warehouse is unchanged): {error}")
         return 1
     statuses = ", ".join(f"{count} {status}" for status, count in summary.statuses.items())

@@ -121,6 +121,7 @@ def _receptions(
             with open_warehouse(path, read_only=True) as old:
                 rows = execute_sql(old, "select_file_receptions").fetchall()
         except (OSError, duckdb.Error) as exc:
+            _unless_locked(exc)
             logger.warning("%s: old files table not readable: %s", slug, exc)
         else:
             receptions = [
@@ -136,6 +137,13 @@ def _receptions(
         )
     order = {reception.key: position for position, reception in enumerate(receptions)}
     return sorted(receptions, key=lambda r: (r.received_at, order[r.key])), origin
+
+
+def _unless_locked(exc: BaseException) -> None:
+    """Re-raise a lock error: a run is writing the warehouse, and replacing the file under it
+    would lose what it writes."""
+    if isinstance(exc, duckdb.Error) and "lock" in str(exc).lower():
+        raise exc
 
 
 def _archived_files(workspace: Workspace, slug: str, config: ClientConfig) -> list[Reception]:
@@ -201,6 +209,7 @@ def _ledger(workspace: Workspace, slug: str, path: Path) -> tuple[list[tuple], s
                 rows = execute_sql(old, "select_all_deliveries").fetchall()
             origin = "copied from the old warehouse"
         except (OSError, duckdb.Error) as exc:
+            _unless_locked(exc)
             logger.warning("%s: old ledger not readable: %s", slug, exc)
     done = {row[1] for row in rows if row[5] in ("sent", "written")}
     found = [row for row in _emails_on_disk(workspace, slug) if row[1] not in done]
