@@ -7,8 +7,9 @@ duplicate or not), then the load and the blocking checks that pass ran, with tha
 "today". Statuses, rejections, quarantines and the value history (`delivered_at`) come out as
 they were under the same `client.yaml`. The receptions come from the archive's manifest; without
 one, from the old warehouse's `files` table when it reads; else from the archived files
-themselves (original names and delivery times unknown: the archive name and the file's
-modification time stand in, and the summary says so).
+themselves (delivery times unknown: the file's modification time stands in; original names
+unknown but for quarantined files, whose reason keeps it: the archive name stands in; the
+summary says so).
 
 The email ledger must survive: an email that went out is never sent again. It is copied from
 the old warehouse when its `deliveries` table reads, and completed from what is on disk: each
@@ -159,18 +160,28 @@ def _archived_files(workspace: Workspace, slug: str, config: ClientConfig) -> li
     ]
     times = {path: dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC) for path in files}
     received = min(times.values(), default=dt.datetime.now(dt.UTC)).replace(tzinfo=None)
+    names = {path: _quarantined_name(workspace, slug, path) or path.name for path in files}
     return [
         Reception(
             sha256=path.name.split(".")[0],
-            original_name=path.name,
+            original_name=names[path],
             size_bytes=path.stat().st_size,
-            source=source_for(config, path.name),
+            source=source_for(config, names[path]),
             received_at=received,
             delivered_at=times[path].replace(tzinfo=None),
             duplicate=False,
         )
         for path in files
     ]
+
+
+def _quarantined_name(workspace: Workspace, slug: str, archived: Path) -> str | None:
+    """The original name a quarantined file's reason records, if it was quarantined."""
+    reason = workspace.quarantine(slug) / f"{archived.name.split('.')[0]}.reason.json"
+    try:
+        return str(json.loads(reason.read_text(encoding="utf-8"))["file"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _insert_reception(

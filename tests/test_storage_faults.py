@@ -263,13 +263,23 @@ def test_rebuild_without_a_manifest(home: Path, clean_home: Path) -> None:
     ]
     manifest_path(workspace, AUTO).unlink()
     zero_head(warehouse(home, AUTO))
+    archived = sorted(workspace.archive(AUTO).glob("*.csv"))
+    kept = archived[0].name.split(".")[0]  # a file once quarantined: its reason has its name
+    workspace.quarantine(AUTO).mkdir(parents=True, exist_ok=True)
+    (workspace.quarantine(AUTO) / f"{kept}.reason.json").write_text(
+        json.dumps({"file": "Export_KPI_2024.csv", "sha256": kept}), encoding="utf-8"
+    )
     summary = rebuild.rebuild_warehouse(workspace, AUTO)
     assert summary.origin.startswith("the archived files (no manifest, old warehouse unreadable)")
     assert "delivery times unknown" in summary.origin
-    archived = sorted(p for p in workspace.archive(AUTO).glob("*.csv"))
     files = table(warehouse(home, AUTO), "files")
-    assert [(r[1], r[5]) for r in files] == sorted(
-        (p.name, dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC).replace(tzinfo=None))
+    names = {p: "Export_KPI_2024.csv" if p == archived[0] else p.name for p in archived}
+    assert sorted((r[1], r[3], r[5]) for r in files) == sorted(
+        (
+            names[p],
+            "export-kpi" if p == archived[0] else None,  # a pattern needs the original name
+            dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC).replace(tzinfo=None),
+        )
         for p in archived
     )
 
