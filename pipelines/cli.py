@@ -76,6 +76,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     release.add_argument("--client", required=True, help="the client's slug")
     release.add_argument("file", help="the delivery's file name (or the start of its SHA-256)")
+    rebuild = command(
+        "rebuild",
+        _rebuild,
+        "Rebuild a client's warehouse from its archive (every file received, in order), "
+        "keeping its email ledger; swapped in atomically.",
+    )
+    rebuild.add_argument("--client", required=True, help="the client's slug")
+    retry = command(
+        "retry",
+        _retry,
+        "Read again a client's rejected or quarantined files at its next run "
+        "(after fixing client.yaml, or the data).",
+    )
+    retry.add_argument("--client", required=True, help="the client's slug")
+    retry.add_argument(
+        "file", nargs="?", help="only this file (its name as received; default: all of them)"
+    )
     command("init", _init, "Create the workspace folders and Dagster settings if missing.")
     command("check-config", _check_config, "Validate every client's client.yaml.")
     schema = command("schema", _schema, "Print the JSON Schema of client.yaml (for editors).")
@@ -186,6 +203,50 @@ def _release(args: argparse.Namespace) -> int:
         return 1
     _say(f"{args.client}: {released.name} {released.reason}; running the client")
     return run_clients(workspace, only=args.client, force=True)
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from pipelines.rebuild import rebuild_warehouse
+
+    workspace = Workspace.from_env()
+    if args.client not in workspace.client_slugs():
+        _say(f"No client {args.client!r} in {workspace.clients_dir}")
+        return 1
+    try:
+        summary = rebuild_warehouse(workspace, args.client)
+    except (ConfigError, OSError, duckdb.Error) as error:
+        _say(f"Not rebuilt (the old warehouse is unchanged): {error}")
+        return 1
+    statuses = ", ".join(f"{count} {status}" for status, count in summary.statuses.items())
+    _say(f"Rebuilt {summary.path} from {summary.receptions} files received: {statuses or 'none'}")
+    _say(f"  receptions from {summary.origin}")
+    _say(f"  {summary.values} values stored; email ledger {summary.ledger_origin}")
+    _say(f"  ({summary.emails} emails on record, never sent again)")
+    if summary.kept is not None:
+        _say(f"  the previous file is kept as {summary.kept}")
+    _say(f"Next: cap run --client {args.client} --force (values, impact and the report)")
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from pipelines.ingest.retry import RetryError, retry_files
+
+    workspace = Workspace.from_env()
+    if args.client not in workspace.client_slugs():
+        _say(f"No client {args.client!r} in {workspace.clients_dir}")
+        return 1
+    try:
+        names = retry_files(workspace, args.client, args.file)
+    except (RetryError, OSError) as error:
+        _say(f"Nothing to retry: {error}")
+        return 1
+    _say(f"{len(names)} file{'s' if len(names) != 1 else ''} to read again at the next run:")
+    for name in names:
+        _say(f"  {name}")
+    _say(f"Next: cap run --client {args.client}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import duckdb
 
 from pipelines.ingest.archive import inbox_fingerprint
 from pipelines.sql import execute_sql
+from pipelines.storage import warehouse_problem
 from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
 
@@ -59,16 +60,20 @@ def unchanged(
     workspace: Workspace, slug: str, con: duckdb.DuckDBPyConnection | None = None
 ) -> bool:
     """Whether the client's inputs are those of its last completed run (nothing to do); `con`
-    is a connection to its warehouse when the caller has one open."""
+    is a connection to its warehouse when the caller has one open. A damaged warehouse is never
+    unchanged: the run must say what is wrong with it."""
     if con is None:
         path = workspace.warehouse(slug)
-        if not path.exists():
+        if not path.exists() or warehouse_problem(workspace, slug) is not None:
             return False
         with open_warehouse(path, read_only=True) as opened:
             return unchanged(workspace, slug, opened)
     try:
         rows = execute_sql(con, "select_last_completed_inputs").fetchall()
     except duckdb.CatalogException:  # a warehouse from before runs were recorded
+        return False
+    ((waiting,),) = execute_sql(con, "count_received_files").fetchall()
+    if waiting:  # retried with `cap retry`, or left by an interrupted run
         return False
     return bool(rows) and rows[0][0] == inputs_fingerprint(workspace, slug)
 

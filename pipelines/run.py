@@ -38,6 +38,7 @@ from pipelines.quality.waiting import (
     quarantine_line,
     waiting_deliveries,
 )
+from pipelines.storage import warehouse_problem
 from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
 
@@ -74,6 +75,8 @@ class ClientOutcome:
     error: str | None = None
     waiting: str = ""
     """`waiting for the first delivery` when the client has no value yet."""
+    storage: str | None = None
+    """Why the client's warehouse cannot be used (it names `cap rebuild`), when it cannot."""
 
 
 def run_clients(
@@ -105,7 +108,10 @@ def run_clients(
     to_run = []
     for position, slug in enumerate(slugs, start=1):
         started = time.perf_counter()
-        if not force and (email := _email_if_unchanged(workspace, slug)) is not None:
+        if (problem := warehouse_problem(workspace, slug)) is not None:
+            _say(f"[{position}/{len(slugs)}] {slug}: FAILED, {problem}")
+            outcomes[slug] = ClientOutcome(slug, error=problem, storage=problem)
+        elif not force and (email := _email_if_unchanged(workspace, slug)) is not None:
             _say(f"[{position}/{len(slugs)}] {slug}: unchanged since its last run, skipped")
             outcome = ClientOutcome(slug, success=True, skipped=True)
             outcome.email = email
@@ -116,7 +122,7 @@ def run_clients(
     if min(workers, len(to_run)) <= 1:
         for slug in to_run:
             _say(f"[{len(outcomes) + 1}/{len(slugs)}] {slug}")
-            outcomes[slug] = run_one_client(workspace, slug)
+            outcomes[slug] = run_one_client(workspace, slug, checked=True)
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(workers, len(to_run)), mp_context=context) as pool:
@@ -129,9 +135,13 @@ def run_clients(
     return 0 if all(outcome.success for outcome in outcomes.values()) else 1
 
 
-def run_one_client(workspace: Workspace, slug: str) -> ClientOutcome:
+def run_one_client(workspace: Workspace, slug: str, checked: bool = False) -> ClientOutcome:
     """Run the client's pipeline in this process, then send its report when it is in auto mode
-    and due."""
+    and due. A damaged warehouse fails the client with its one-line reason, before any step
+    reads it (`checked`: the caller has just looked)."""
+    if not checked and (problem := warehouse_problem(workspace, slug)) is not None:
+        _say(f"    FAILED {problem}")
+        return ClientOutcome(slug, error=problem, storage=problem)
     job, delivery = _jobs()
     _freeze_survivors()
     instance = dg.DagsterInstance.get()
@@ -159,7 +169,7 @@ def _run_in_worker(home: str, slug: str) -> tuple[ClientOutcome, str]:
     that two clients' lines never interleave."""
     progress = io.StringIO()
     with contextlib.redirect_stdout(progress):
-        outcome = run_one_client(Workspace(Path(home)), slug)
+        outcome = run_one_client(Workspace(Path(home)), slug, checked=True)
     return outcome, progress.getvalue()
 
 
@@ -182,7 +192,7 @@ def _email_if_unchanged(workspace: Workspace, slug: str) -> str | None:
             if not unchanged(workspace, slug, con):
                 return None
             return _email_status(workspace, slug, con)[0]
-    except OSError:  # e.g. no client.yaml: the run says what is wrong
+    except OSError:  # e.g. no client.yaml, a damaged warehouse: the run says what is wrong
         return None
 
 
@@ -343,6 +353,9 @@ def _print_summary(outcomes: list[ClientOutcome], workspace: Workspace) -> None:
         )
     _say("")
     _say(f"Warehouses: {workspace.home / 'warehouse'}")
+    for outcome in outcomes:
+        if outcome.storage:
+            _say(f"  {outcome.slug:<20} {outcome.storage}")
     _say(f"Archive:    {workspace.home / 'archive'}")
     _say(f"Quarantine: {workspace.home / 'quarantine'}")
     for outcome in outcomes:

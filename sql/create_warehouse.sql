@@ -146,3 +146,11 @@ create table if not exists client_runs (
     started_at timestamp not null,
     completed_at timestamp
 );
+
+-- The configuration (SHA-256 of the validated client.yaml) each rejected file was read under:
+-- a rejection the configuration decides (unknown site, header, encoding, ...) is read again
+-- once it changes. A file rejected before this table existed has no row: it is read again once.
+create table if not exists rejection_configs (
+    sha256 varchar primary key,
+    config_sha256 varchar not null
+);

@@ -55,7 +55,9 @@ def test_hostile_site_and_file_names_write_nothing_outside_the_workspace(tmp_pat
         "hostile",  # archive/hostile and quarantine/hostile: files named by their SHA-256
         "warehouse",
     }
-    named_by_hash = [p for p in created if p.is_file() and p.parent.name == "hostile"]
+    manifest = workspace.archive("hostile") / "manifest.jsonl"
+    assert manifest in created  # the archive's manifest: names stay inside it, as data
+    named_by_hash = [p for p in created - {manifest} if p.is_file() and p.parent.name == "hostile"]
     assert len(named_by_hash) == 4  # two archived files, one quarantined copy and its reason
     assert all(len(path.name.split(".")[0]) == 64 for path in named_by_hash)
     assert sorted(site for (site,) in sites) == sorted(HOSTILE)

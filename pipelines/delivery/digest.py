@@ -32,6 +32,7 @@ from pipelines.quality.waiting import (
     quarantine_line,
     waiting_deliveries,
 )
+from pipelines.storage import ensure_sound
 from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
 
@@ -148,6 +149,7 @@ def survey_clients(workspace: Workspace, slugs: Iterable[str], now: dt.datetime)
             continue
         survey.names[slug] = config.name
         try:
+            ensure_sound(workspace, slug)
             _survey_client(workspace, slug, config, now, survey)
         except (duckdb.Error, OSError) as exc:
             logger.warning("%s: warehouse not readable for the digest: %s", slug, exc)

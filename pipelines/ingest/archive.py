@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.config.model import ClientConfig
+from pipelines.ingest.manifest import record_receptions
 from pipelines.sql import execute_sql
 from pipelines.workspace import Workspace
 
@@ -117,6 +118,7 @@ def archive_inbox(
         execute_sql(con, "insert_file", {**record, "status": "received", "message": None})
         summary.received.append(path.name)
         logger.info("%s: archived %s as %s", slug, path.name, target.name)
+    record_receptions(workspace, slug, con)
     return summary
 
 

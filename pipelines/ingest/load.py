@@ -30,9 +30,10 @@ from pipelines.ingest.readers import (
     read_sheets,
 )
 from pipelines.ingest.results import ParsedFile
+from pipelines.ingest.retry import config_sha256, requeue_after_config_change
 from pipelines.ingest.text import normalize
 from pipelines.sql import execute_sql
-from pipelines.warehouse import transaction
+from pipelines.warehouse import damage, transaction
 from pipelines.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,12 @@ class LoadSummary:
     rejected: list[str] = field(default_factory=list)
     values_stored: int = 0
     messages: dict[str, str] = field(default_factory=dict)
+    retried: list[str] = field(default_factory=list)
+    """Files rejected under another `client.yaml`, read again in this pass."""
+
+
+class WarehouseWriteError(OSError):
+    """Storing a file failed (a full disk, a write error): nothing of it was stored."""
 
 
 def load_received(
@@ -57,26 +64,50 @@ def load_received(
     con: duckdb.DuckDBPyConnection,
     today: dt.date,
 ) -> LoadSummary:
-    """Parse and store every file recorded as `received` (new, or left by an interrupted run)."""
+    """Parse and store every file recorded as `received` (new, retried, or left by an
+    interrupted run), after sending back to `received` the files a configuration rule rejected
+    under another `client.yaml`.
+
+    A failure to write (a full disk) rolls the file's transaction back and raises
+    `WarehouseWriteError`: the warehouse holds what it held before, the file stays `received`
+    and the next run loads it.
+    """
     summary = LoadSummary()
+    config_hash = config_sha256(config)
+    summary.retried = requeue_after_config_change(con, config, config_hash)
+    if summary.retried:
+        logger.info("%s: client.yaml changed, read again: %s", slug, ", ".join(summary.retried))
     pending = execute_sql(con, "select_received_files").fetchall()
     for digest, name, source_name, delivered_at in pending:
         path = archive_path(workspace, slug, digest, name)
         parsed = parse_file(path, name, source_name, config, today, con)
         try:
             if parsed.rejections:
-                _store_rejection(workspace, slug, con, digest, name, parsed)
+                _store_rejection(workspace, slug, con, digest, name, parsed, config_hash)
                 summary.rejected.append(name)
                 summary.messages[name] = _reason(parsed)
             else:
                 stored = _store_values(con, slug, digest, delivered_at, parsed)
+                _release_from_quarantine(workspace, slug, digest, name)
                 summary.loaded.append(name)
                 summary.values_stored += stored
                 if parsed.warnings:
                     summary.messages[name] = "; ".join(parsed.warnings)
+        except (duckdb.IOException, OSError) as exc:
+            if damage(exc) is not None:
+                raise  # the file is damaged, not full: `open_warehouse` says so
+            raise WarehouseWriteError(
+                f"{slug}: {name!r} could not be stored ({_first_line(exc)}): nothing of it was "
+                "written, the warehouse is as it was; free disk space, and the next run "
+                "loads it"
+            ) from exc
         finally:
             parsed.release()
     return summary
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def parse_file(
@@ -187,6 +218,7 @@ def _store_values(
     message = "; ".join(parsed.warnings) or None
     with transaction(con):
         execute_sql(con, "delete_file_observations", {"sha256": digest})
+        execute_sql(con, "delete_file_rejections", {"sha256": digest})  # a file read again
         ((count,),) = execute_sql(
             con,
             "insert_kpi_observations",
@@ -208,6 +240,7 @@ def _store_rejection(
     digest: str,
     name: str,
     parsed: ParsedFile,
+    config_hash: str,
 ) -> None:
     quarantine = workspace.quarantine(slug)
     quarantine.mkdir(parents=True, exist_ok=True)
@@ -232,7 +265,22 @@ def _store_rejection(
         execute_sql(con, "insert_rejections")
         con.unregister("new_rejections")
         execute_sql(con, "mark_file_rejected", {"sha256": digest, "message": _reason(parsed)})
+        execute_sql(
+            con, "insert_rejection_config", {"sha256": digest, "config_sha256": config_hash}
+        )
     logger.warning("%s: rejected %s: %s", slug, name, _reason(parsed))
+
+
+def _release_from_quarantine(workspace: Workspace, slug: str, digest: str, name: str) -> None:
+    """A file loaded after a rejection (read again) leaves the quarantine, copy and reason."""
+    folder = workspace.quarantine(slug)
+    for path in (
+        folder / archive_path(workspace, slug, digest, name).name,
+        folder / f"{digest}.reason.json",
+    ):
+        if path.exists():
+            path.unlink()
+            logger.info("%s: %s left the quarantine", slug, path.name)
 
 
 def _reason(parsed: ParsedFile) -> str:

@@ -1,0 +1,5 @@
+-- How many files have each status.
+select status, count(*)
+from files
+group by status
+order by status
