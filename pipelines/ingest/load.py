@@ -18,6 +18,7 @@ import duckdb
 from pipelines.config.model import ClientConfig, LongSource
 from pipelines.ingest.archive import archive_path
 from pipelines.ingest.cells import RawCells
+from pipelines.ingest.containers import ArchiveLimits
 from pipelines.ingest.formulas import formula_problems
 from pipelines.ingest.layouts import locate_cells
 from pipelines.ingest.long_csv import locate_long_csv
@@ -33,7 +34,7 @@ from pipelines.ingest.results import ParsedFile
 from pipelines.ingest.text import normalize
 from pipelines.sql import execute_sql
 from pipelines.warehouse import transaction
-from pipelines.workspace import Workspace
+from pipelines.workspace import Workspace, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +60,11 @@ def load_received(
 ) -> LoadSummary:
     """Parse and store every file recorded as `received` (new, or left by an interrupted run)."""
     summary = LoadSummary()
+    limits = load_settings(workspace).limits
     pending = execute_sql(con, "select_received_files").fetchall()
     for digest, name, source_name, delivered_at in pending:
         path = archive_path(workspace, slug, digest, name)
-        parsed = parse_file(path, name, source_name, config, today, con)
+        parsed = parse_file(path, name, source_name, config, today, con, limits)
         try:
             if parsed.rejections:
                 _store_rejection(workspace, slug, con, digest, name, parsed)
@@ -86,11 +88,13 @@ def parse_file(
     config: ClientConfig,
     today: dt.date,
     con: duckdb.DuckDBPyConnection | None = None,
+    limits: ArchiveLimits | None = None,
 ) -> ParsedFile:
     """Read one archived file with the source it matched; problems become rejections.
 
     The values land in the temp table `new_observations` of `con` (an in-memory DuckDB when
-    none is given).
+    none is given). A workbook that is a zip container is checked against `limits` (the
+    workspace's `settings.yaml`; the defaults when None) before it is parsed.
     """
     source = next((s for s in config.sources if s.name == source_name), None)
     parsed = ParsedFile()
@@ -111,7 +115,7 @@ def parse_file(
         if fmt in TEXT_FORMATS and isinstance(source, LongSource):
             con = con if con is not None else duckdb.connect()
             with tempfile.TemporaryDirectory() as work_dir:
-                read_by_duckdb = locate_long_csv(con, path, source, Path(work_dir))
+                read_by_duckdb = locate_long_csv(con, path, source, Path(work_dir), parsed.warnings)
             if read_by_duckdb:
                 parsed.con = con
                 normalize_cells(con, config, source, today, parsed)
@@ -119,7 +123,7 @@ def parse_file(
                 return parsed
         cells = RawCells()
         order: dict[str | None, int] = {}
-        sheets = read_sheets(path, fmt, source.encoding, source.delimiter)
+        sheets = read_sheets(path, fmt, source.encoding, source.delimiter, limits, parsed.warnings)
         located = locate_cells(_numbered(sheets, order), source, cells, parsed.warnings)
     except FileProblem as problem:
         parsed.reject(None, problem.row, None, None, problem.rule, str(problem))
