@@ -14,7 +14,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,13 +37,15 @@ class ArchiveLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_uncompressed_mb: int = Field(500, gt=0, description="all parts inflated, in MB")
+    max_uncompressed_mb: int = Field(
+        200, gt=0, description="all parts inflated, and the text of the cells, in MB"
+    )
     max_compression_ratio: int = Field(
         100, gt=0, description="inflated to compressed size, per part and overall"
     )
     max_entries: int = Field(10_000, gt=0, description="parts (files) in the zip container")
     max_cells: int = Field(
-        3_000_000, gt=0, description="cells of all sheets, counting the rectangle each spans"
+        2_000_000, gt=0, description="cells of all sheets, counting the rectangle each spans"
     )
 
 
@@ -63,6 +65,35 @@ class _SheetShape:
 _DIMENSION = re.compile(rb'<dimension ref="(?:[A-Z]{1,3}[0-9]{1,7}:)?([A-Z]{1,3})([0-9]{1,7})"')
 _ROW_TAG = re.compile(rb'<row\b[^>]*?\sr="([0-9]{1,7})"')
 _CELL_COLUMN = re.compile(rb' r="([A-Z]{1,3})[0-9]')
+_STRING_CELL = re.compile(rb't="s"[^>]*><v>([0-9]{1,9})</v>')
+SHARED_STRINGS = "xl/sharedStrings.xml"  # where python-calamine reads them, whatever the links
+
+
+@dataclass
+class _SharedStrings:
+    """The XML length of each shared string (an upper bound of its text), in order."""
+
+    lengths: list[int] = field(default_factory=list)
+    carry: int = -1  # length so far of a string cut by the end of a block; -1 before the first
+
+    def add(self, block: bytes) -> None:
+        """Measure the strings of the next block of `sharedStrings.xml`."""
+        pieces = block.split(b"<si>")
+        if self.carry >= 0:
+            pieces[0] = b""
+            self.carry += len(block) if len(pieces) == 1 else block.find(b"<si>")
+        if len(pieces) == 1:
+            return
+        if self.carry >= 0:
+            self.lengths.append(self.carry)
+        self.lengths.extend(map(len, pieces[1:-1]))
+        self.carry = len(pieces[-1])
+
+    def finish(self) -> None:
+        """Count the last string."""
+        if self.carry >= 0:
+            self.lengths.append(self.carry)
+            self.carry = -1
 
 
 def archive_problem(path: Path, limits: ArchiveLimits) -> str | None:
@@ -93,6 +124,8 @@ def _too_many_entries(entries: int, limits: ArchiveLimits) -> str:
 def _measure(raw: BinaryIO, infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> str | None:
     """Inflate every part in blocks and stop at the first limit passed."""
     total_in = total_out = cells = 0
+    shared = _SharedStrings()
+    sheet_parts: list[zipfile.ZipInfo] = []
     for info in infos:
         shape = _SheetShape()
         inflated = 0
@@ -100,6 +133,8 @@ def _measure(raw: BinaryIO, infos: list[zipfile.ZipInfo], limits: ArchiveLimits)
         for block in _inflate(raw, info):
             inflated += len(block)
             _count(block, shape)
+            if info.filename == SHARED_STRINGS:
+                shared.add(block)
             problem = _part_problem(info, inflated, total_out + inflated, limits)
             if problem or cells + shape.cells() > limits.max_cells:
                 break
@@ -108,6 +143,8 @@ def _measure(raw: BinaryIO, infos: list[zipfile.ZipInfo], limits: ArchiveLimits)
         total_in += info.compress_size
         total_out += inflated
         cells += shape.cells()
+        if shape.cells():
+            sheet_parts.append(info)
         if cells > limits.max_cells:
             return (
                 f"the workbook's sheets span more than {limits.max_cells:,} cells (part "
@@ -120,6 +157,42 @@ def _measure(raw: BinaryIO, infos: list[zipfile.ZipInfo], limits: ArchiveLimits)
             f"{limits.max_compression_ratio} times), over the limit of "
             f"{limits.max_compression_ratio} to 1 (limits.max_compression_ratio {SETTING})"
         )
+    shared.finish()
+    return _shared_text_problem(raw, sheet_parts, cells, shared.lengths, limits)
+
+
+def _shared_text_problem(
+    raw: BinaryIO,
+    parts: list[zipfile.ZipInfo],
+    cells: int,
+    lengths: list[int],
+    limits: ArchiveLimits,
+) -> str | None:
+    """A shared string is stored once but copied into every cell that shows it when the sheet
+    is read: 100,000 cells showing one 10 KB string make a 200 KB file that takes 1.9 GB.
+    Their text may not exceed `max_uncompressed_mb`: bounded first by every cell showing the
+    longest string, then, only when that bound is over, summed exactly cell by cell (the
+    sheets are inflated a second time)."""
+    budget = limits.max_uncompressed_mb * MB
+    if not lengths or cells * max(lengths) <= budget:
+        return None
+    text = string_cells = 0
+    for info in parts:
+        for block in _inflate(raw, info):
+            indexes = _STRING_CELL.findall(block)
+            string_cells += len(indexes)
+            for index in indexes:
+                number = int(index)
+                text += lengths[number] if number < len(lengths) else 0
+            if text > budget:
+                return (
+                    f"the text of the workbook's cells is more than "
+                    f"{limits.max_uncompressed_mb} MB once each shared string is copied into "
+                    f"the cells that show it ({string_cells:,} cells up to part "
+                    f"{info.filename!r}), "
+                    f"over the limit of {limits.max_uncompressed_mb} MB "
+                    f"(limits.max_uncompressed_mb {SETTING})"
+                )
     return None
 
 

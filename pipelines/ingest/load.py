@@ -27,6 +27,7 @@ from pipelines.ingest.readers import (
     TEXT_FORMATS,
     FileProblem,
     Sheet,
+    check_text_content,
     file_format,
     read_sheets,
 )
@@ -112,6 +113,8 @@ def parse_file(
     try:
         fmt = file_format(Path(name), source.format)
         _check_size(path, source.max_file_mb)
+        if fmt in TEXT_FORMATS:
+            check_text_content(path, fmt)
         if fmt in TEXT_FORMATS and isinstance(source, LongSource):
             con = con if con is not None else duckdb.connect()
             with tempfile.TemporaryDirectory() as work_dir:

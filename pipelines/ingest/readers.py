@@ -94,23 +94,36 @@ def read_sheets(
     when None). A workbook's sheets are read ahead while the caller uses the previous ones, so
     a sheet that turns out corrupt raises `FileProblem` when its turn comes. What the reader
     decided on its own (an encoding from a byte-order mark) is appended to `notes`."""
-    with path.open("rb") as handle:
-        head = handle.read(HEAD_BYTES)
-    if not head:
-        raise FileProblem("empty_file", "the file is empty (0 bytes)")
+    head = _head(path)
     limits = limits or ArchiveLimits()
     if fmt in SPREADSHEET_FORMATS:
         if head.startswith(_ZIP_MAGIC) and (problem := archive_problem(path, limits)):
             raise FileProblem("archive_limits", f"the file was not opened: {problem}")
         _check_magic(path, head, fmt)
         return _read_workbook(path, fmt, limits)
+    check_text_content(path, fmt, head)
+    text = decode_text(path.read_bytes(), encoding, notes)
+    return iter([_read_csv(text, delimiter)])
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    if not head:
+        raise FileProblem("empty_file", "the file is empty (0 bytes)")
+    return head
+
+
+def check_text_content(path: Path, fmt: str, head: bytes | None = None) -> None:
+    """Raise `FileProblem` unless the file named `.fmt` (csv, txt) holds text: an empty file,
+    or one whose bytes are a workbook, an image, a PDF or other binary data, is named for what
+    it is. `head`: the file's first `HEAD_BYTES`, when already read."""
+    head = _head(path) if head is None else head
     kind = content_kind(path, head)
     if kind != "text":
         raise FileProblem(
             "content_mismatch", f"the file is named .{fmt} but its content is {_KIND_NAMES[kind]}"
         )
-    text = decode_text(path.read_bytes(), encoding, notes)
-    return iter([_read_csv(text, delimiter)])
 
 
 def _check_magic(path: Path, head: bytes, fmt: str) -> None:
@@ -209,14 +222,15 @@ def _sheets_read_ahead(
         handle = free.get()  # never waits: there are as many handles as threads
         try:
             sheet = handle.get_sheet_by_name(name)
-            # The exact rectangle, before a Python object is made of each of its cells.
-            cells = sheet.total_height * sheet.total_width
-            if cells > limits.max_cells:
+            # The exact rectangle from A1 (what `skip_empty_area=False` returns), before a
+            # Python object is made of each of its cells.
+            rows, columns = (sheet.end[0] + 1, sheet.end[1] + 1) if sheet.end else (0, 0)
+            if rows * columns > limits.max_cells:
                 raise FileProblem(
                     "archive_limits",
-                    f"sheet {name!r} spans {sheet.total_height:,} rows and "
-                    f"{sheet.total_width:,} columns, {cells:,} cells, over the limit of "
-                    f"{limits.max_cells:,} (limits.max_cells in settings.yaml)",
+                    f"sheet {name!r} spans {rows:,} rows and {columns:,} columns, "
+                    f"{rows * columns:,} cells, over the limit of {limits.max_cells:,} "
+                    "(limits.max_cells in settings.yaml)",
                 )
             return sheet.to_python(skip_empty_area=False)
         finally:
