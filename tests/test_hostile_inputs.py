@@ -544,6 +544,11 @@ CONTENTS = {
         b"'windows-1252'></head><body><table><tr><td>Mois</td><td>Unit\xe9s</td></tr></table>",
         "an HTML page (a web export: open it in Excel and save it as .xlsx)",
     ),
+    "xml": (
+        b'<?xml version="1.0"?>\r\n<?mso-application progid="Excel.Sheet"?>\r\n<Workbook '
+        b'xmlns="urn:schemas-microsoft-com:office:spreadsheet">',
+        "an XML Spreadsheet 2003 (open it in Excel and save it as .xlsx)",
+    ),
 }
 
 
@@ -557,6 +562,7 @@ CONTENTS = {
         ("Tableau de bord.xls", "jpeg"),
         ("Tableau de bord.xlsm", "gif"),
         ("Tableau de bord.ods", "png"),
+        ("Tableau de bord.xls", "xml"),
     ],
 )
 def test_a_file_that_is_not_what_its_name_says_is_named_for_what_it_is(

@@ -90,6 +90,9 @@ def refused_entry(name: str, kind: str, swapped: bool = False) -> RefusedEntry:
     return RefusedEntry(name, kind, f"{name!r} is a {kind}{when}, not a file: not read; {advice}")
 
 
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
 class RegularFile:
     """A regular file opened read-only from an inbox: read, hashed and copied from the one
     descriptor that was checked, so the bytes are those of the file that was judged."""
@@ -98,7 +101,7 @@ class RegularFile:
         """Open `path` if and only if it is itself a regular file: a link is not followed, a
         FIFO does not block; raise `NotRegularFile` otherwise (`OSError` if it is gone)."""
         try:
-            self.fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            self.fd = os.open(path, _OPEN_FLAGS)
         except OSError as error:
             mode = os.lstat(path).st_mode if os.path.lexists(path) else 0
             if not mode or stat.S_ISREG(mode):

@@ -148,6 +148,7 @@ _KIND_NAMES = {
     "jpeg": "a JPEG image",
     "gif": "a GIF image",
     "html": "an HTML page (a web export: open it in Excel and save it as .xlsx)",
+    "xml": "an XML Spreadsheet 2003 (open it in Excel and save it as .xlsx)",
     "text": "text (a CSV or TXT export?)",
     "binary": "binary data, neither a spreadsheet nor text",
 }
@@ -155,7 +156,7 @@ _KIND_NAMES = {
 
 def content_kind(path: Path, head: bytes) -> str:
     """What a file's bytes are, from its first bytes (`HEAD_BYTES`): `xls`, `xlsx`, `ods`,
-    `zip`, `pdf`, `png`, `jpeg`, `gif`, `html`, `text` or `binary`."""
+    `zip`, `pdf`, `png`, `jpeg`, `gif`, `html`, `xml` (Excel 2003), `text` or `binary`."""
     if head.startswith(_OLE_MAGIC):
         return "xls"
     for magic, kind in _BINARY_MAGICS.items():
@@ -183,6 +184,8 @@ def content_kind(path: Path, head: bytes) -> str:
     start = head.lstrip().lower()
     if start.startswith(_HTML_STARTS) or (start.startswith(b"<?xml") and b"<html" in start):
         return "html"
+    if start.startswith(b"<?xml") and b"urn:schemas-microsoft-com:office:spreadsheet" in start:
+        return "xml"
     return "text"
 
 
