@@ -16,6 +16,7 @@ import threading
 import zipfile
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import openpyxl
 import pytest
@@ -828,6 +829,20 @@ def test_a_hostile_client_costs_nothing_to_a_healthy_one(
         "configured), as the mark says"
     )
     assert sorted(hostile) == sorted(LONG_VALUES)
+    from pipelines.definitions import defs
+
+    digest = defs.resolve_job_def("consultant_digest_job").execute_in_process(
+        instance=dg.DagsterInstance.get()
+    )
+    assert digest.success
+    (materialization,) = digest.asset_materializations_for_node("consultant_digest")
+    digest_text = Path(materialization.metadata["digest"].value).read_text(encoding="utf-8")
+    (line,) = [line for line in digest_text.splitlines() if "raw_files_are_regular_files" in line]
+    assert line.startswith("  - Hostile (hostile): raw_files_are_regular_files on raw_files, ")
+    assert line.endswith(
+        ": 4 inbox entries refused unread, not regular files: 'etc' (symbolic link), 'old' "
+        "(folder), 'passwd.xlsx' (symbolic link) and 1 more"
+    )
     secret_bytes = secret.read_bytes()
     for folder in (home / "archive", home / "quarantine", home / "reports"):
         for path in folder.rglob("*"):
