@@ -27,6 +27,7 @@ def test_assets_checks_schedules_and_sensors() -> None:
     }
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
     assert checks == {
+        "raw_files_are_regular_files",
         "kpi_observations_all_files_accepted",
         "kpi_observations_pass_delivery_rules",
         "kpi_values_have_no_outliers",

@@ -330,7 +330,10 @@ def test_a_fixed_configuration_reads_the_rejected_file_again(home: Path, clean_h
         rules = con.execute("select distinct rule from rejections").fetchall()
     assert rules == [("unknown_site",)]
     rejected_part = appendix(home).split("Fichiers écartés et raison")[1].split("Couverture")[0]
-    assert f"• {RESTATED_NAME} : " in rejected_part and "'Henin-Bt'" in rejected_part
+    assert (
+        f"• {RESTATED_NAME} – Ligne 2, colonne A\u00a0: site inconnu («\u00a0Henin-Bt\u00a0»)"
+        in (rejected_part)
+    )
     assert (home / "quarantine" / AUTO).is_dir() and parcels(home) == 52269
     config = Workspace(home).config_path(AUTO)
     config.write_text(

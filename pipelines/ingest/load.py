@@ -18,6 +18,7 @@ import duckdb
 from pipelines.config.model import ClientConfig, LongSource
 from pipelines.ingest.archive import archive_path
 from pipelines.ingest.cells import RawCells
+from pipelines.ingest.containers import ArchiveLimits
 from pipelines.ingest.formulas import formula_problems
 from pipelines.ingest.layouts import locate_cells
 from pipelines.ingest.long_csv import locate_long_csv
@@ -26,6 +27,7 @@ from pipelines.ingest.readers import (
     TEXT_FORMATS,
     FileProblem,
     Sheet,
+    check_text_content,
     file_format,
     read_sheets,
 )
@@ -34,7 +36,7 @@ from pipelines.ingest.retry import config_sha256, requeue_after_config_change
 from pipelines.ingest.text import normalize
 from pipelines.sql import execute_sql
 from pipelines.warehouse import damage, transaction
-from pipelines.workspace import Workspace
+from pipelines.workspace import Workspace, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +79,11 @@ def load_received(
     summary.retried = requeue_after_config_change(con, config, config_hash)
     if summary.retried:
         logger.info("%s: client.yaml changed, read again: %s", slug, ", ".join(summary.retried))
+    limits = load_settings(workspace).limits
     pending = execute_sql(con, "select_received_files").fetchall()
     for digest, name, source_name, delivered_at in pending:
         path = archive_path(workspace, slug, digest, name)
-        parsed = parse_file(path, name, source_name, config, today, con)
+        parsed = parse_file(path, name, source_name, config, today, con, limits)
         try:
             if parsed.rejections:
                 _store_rejection(workspace, slug, con, digest, name, parsed, config_hash)
@@ -117,11 +120,13 @@ def parse_file(
     config: ClientConfig,
     today: dt.date,
     con: duckdb.DuckDBPyConnection | None = None,
+    limits: ArchiveLimits | None = None,
 ) -> ParsedFile:
     """Read one archived file with the source it matched; problems become rejections.
 
     The values land in the temp table `new_observations` of `con` (an in-memory DuckDB when
-    none is given).
+    none is given). A workbook that is a zip container is checked against `limits` (the
+    workspace's `settings.yaml`; the defaults when None) before it is parsed.
     """
     source = next((s for s in config.sources if s.name == source_name), None)
     parsed = ParsedFile()
@@ -139,10 +144,12 @@ def parse_file(
     try:
         fmt = file_format(Path(name), source.format)
         _check_size(path, source.max_file_mb)
+        if fmt in TEXT_FORMATS:
+            check_text_content(path, fmt)
         if fmt in TEXT_FORMATS and isinstance(source, LongSource):
             con = con if con is not None else duckdb.connect()
             with tempfile.TemporaryDirectory() as work_dir:
-                read_by_duckdb = locate_long_csv(con, path, source, Path(work_dir))
+                read_by_duckdb = locate_long_csv(con, path, source, Path(work_dir), parsed.warnings)
             if read_by_duckdb:
                 parsed.con = con
                 normalize_cells(con, config, source, today, parsed)
@@ -150,7 +157,7 @@ def parse_file(
                 return parsed
         cells = RawCells()
         order: dict[str | None, int] = {}
-        sheets = read_sheets(path, fmt, source.encoding, source.delimiter)
+        sheets = read_sheets(path, fmt, source.encoding, source.delimiter, limits, parsed.warnings)
         located = locate_cells(_numbered(sheets, order), source, cells, parsed.warnings)
     except FileProblem as problem:
         parsed.reject(None, problem.row, None, None, problem.rule, str(problem))

@@ -11,6 +11,7 @@ Python instead, which is slower but exact.
 
 import codecs
 import csv
+import dataclasses
 import io
 import re
 import tempfile
@@ -21,7 +22,7 @@ import duckdb
 
 from pipelines.config.model import LongSource
 from pipelines.ingest.matching import HEADER_SEARCH_ROWS, find_header
-from pipelines.ingest.readers import FileProblem, sniff_delimiter
+from pipelines.ingest.readers import BOMS, FileProblem, bom_note, sniff_delimiter
 from pipelines.ingest.text import column_letter
 from pipelines.sql import execute_sql
 
@@ -39,13 +40,20 @@ class CheckedText:
     head: str
     lines: int
     has_blank_lines: bool
+    note: str | None = None
 
 
 def locate_long_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, source: LongSource, work_dir: Path
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    source: LongSource,
+    work_dir: Path,
+    notes: list[str] | None = None,
 ) -> bool:
     """Fill the temp view `raw_cells` from a long CSV; False when the slower, exact reader
-    must be used instead. Raises `FileProblem` for bytes that are not in their encoding."""
+    must be used instead. Raises `FileProblem` for bytes that are not in their encoding.
+    When the file is read here and a byte-order mark decided its encoding against the
+    configuration, the note saying so is appended to `notes`."""
     text = checked_text(path, source.encoding, work_dir)
     if text.has_blank_lines or '"' in text.head:
         return False
@@ -89,6 +97,8 @@ def locate_long_csv(
     if records != text.lines - header_index - 1:
         execute_sql(con, "drop_raw_cells")
         return False
+    if text.note and notes is not None:
+        notes.append(text.note)
     return True
 
 
@@ -97,8 +107,23 @@ def checked_text(path: Path, encoding: str, work_dir: Path) -> CheckedText:
 
     UTF-8, and cp1252 without any of the bytes where it differs from latin-1 (0x80-0x9F: `€`,
     `’`, `œ`), are read by DuckDB as they are; other cp1252 files are copied as UTF-8 into
-    `work_dir`, block by block.
+    `work_dir`, block by block. A byte-order mark decides the encoding whatever `encoding`
+    says (UTF-16 is copied as UTF-8), with a note when it overrides the configuration.
     """
+    with path.open("rb") as stream:
+        start = stream.read(3)
+    for mark, codec, name in BOMS:
+        if start.startswith(mark):
+            if codec == "utf-16":
+                try:
+                    path = _utf8_copy(path, codec, work_dir)
+                except UnicodeDecodeError as error:
+                    raise FileProblem(
+                        "encoding_mismatch",
+                        f"the file is not valid {name} after its byte-order mark: {error.reason}",
+                    ) from None
+            checked = _check(path, "utf-8", work_dir, declared=True)
+            return dataclasses.replace(checked, note=bom_note(name, encoding))
     if encoding != "auto":
         return _check(path, encoding, work_dir, declared=True)
     try:

@@ -17,11 +17,28 @@ from pathlib import Path
 
 from python_calamine import CalamineError, CalamineWorkbook
 
+from pipelines.ingest.containers import ArchiveLimits, archive_problem
+
 Cell = object
 SPREADSHEET_FORMATS = frozenset({"xlsx", "xlsm", "xls", "ods"})
 TEXT_FORMATS = frozenset({"csv", "txt"})
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+HEAD_BYTES = 1024
+"""Bytes read from the start of a file to tell what it is."""
+_BINARY_MAGICS = {
+    b"%PDF-": "pdf",
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"\xff\xd8\xff": "jpeg",
+    b"GIF87a": "gif",
+    b"GIF89a": "gif",
+}
+BOMS = (  # (mark, codec, name)
+    (b"\xef\xbb\xbf", "utf-8-sig", "UTF-8"),
+    (b"\xff\xfe", "utf-16", "UTF-16 LE"),
+    (b"\xfe\xff", "utf-16", "UTF-16 BE"),
+)
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<table", b"<head", b"<body", b"<meta")
 _DELIMITERS = {";": ";", ",": ",", "tab": "\t"}
 
 
@@ -65,25 +82,48 @@ def file_format(path: Path, declared: str = "auto") -> str:
 
 
 def read_sheets(
-    path: Path, fmt: str, encoding: str = "auto", delimiter: str = "auto"
+    path: Path,
+    fmt: str,
+    encoding: str = "auto",
+    delimiter: str = "auto",
+    limits: ArchiveLimits | None = None,
+    notes: list[str] | None = None,
 ) -> Iterator[Sheet]:
     """Every sheet of the file as rows of cells, in the workbook's order, after checking its
-    content matches `fmt`. A workbook's sheets are read ahead while the caller uses the previous
-    ones, so a sheet that turns out corrupt raises `FileProblem` when its turn comes."""
+    content matches `fmt` and, for a zip container, that it is within `limits` (the defaults
+    when None). A workbook's sheets are read ahead while the caller uses the previous ones, so
+    a sheet that turns out corrupt raises `FileProblem` when its turn comes. What the reader
+    decided on its own (an encoding from a byte-order mark) is appended to `notes`."""
+    head = _head(path)
+    limits = limits or ArchiveLimits()
+    if fmt in SPREADSHEET_FORMATS:
+        if head.startswith(_ZIP_MAGIC) and (problem := archive_problem(path, limits)):
+            raise FileProblem("archive_limits", f"the file was not opened: {problem}")
+        _check_magic(path, head, fmt)
+        return _read_workbook(path, fmt, limits)
+    check_text_content(path, fmt, head)
+    text = decode_text(path.read_bytes(), encoding, notes)
+    return iter([_read_csv(text, delimiter)])
+
+
+def _head(path: Path) -> bytes:
     with path.open("rb") as handle:
-        head = handle.read(8)
+        head = handle.read(HEAD_BYTES)
     if not head:
         raise FileProblem("empty_file", "the file is empty (0 bytes)")
-    if fmt in SPREADSHEET_FORMATS:
-        _check_magic(path, head, fmt)
-        return _read_workbook(path, fmt)
-    if head.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
+    return head
+
+
+def check_text_content(path: Path, fmt: str, head: bytes | None = None) -> None:
+    """Raise `FileProblem` unless the file named `.fmt` (csv, txt) holds text: an empty file,
+    or one whose bytes are a workbook, an image, a PDF or other binary data, is named for what
+    it is. `head`: the file's first `HEAD_BYTES`, when already read."""
+    head = _head(path) if head is None else head
+    kind = content_kind(path, head)
+    if kind != "text":
         raise FileProblem(
-            "content_mismatch",
-            f"the file is named .{fmt} but its content is a binary workbook, not text",
+            "content_mismatch", f"the file is named .{fmt} but its content is {_KIND_NAMES[kind]}"
         )
-    text = decode_text(path.read_bytes(), encoding)
-    return iter([_read_csv(text, delimiter)])
 
 
 def _check_magic(path: Path, head: bytes, fmt: str) -> None:
@@ -103,15 +143,25 @@ _KIND_NAMES = {
     "xlsx": "an Excel workbook (.xlsx)",
     "ods": "a LibreOffice/OpenDocument spreadsheet (.ods)",
     "zip": "a zip archive that is not a spreadsheet",
+    "pdf": "a PDF document",
+    "png": "a PNG image",
+    "jpeg": "a JPEG image",
+    "gif": "a GIF image",
+    "html": "an HTML page (a web export: open it in Excel and save it as .xlsx)",
+    "xml": "an XML Spreadsheet 2003 (open it in Excel and save it as .xlsx)",
     "text": "text (a CSV or TXT export?)",
-    "binary": "not a spreadsheet",
+    "binary": "binary data, neither a spreadsheet nor text",
 }
 
 
 def content_kind(path: Path, head: bytes) -> str:
-    """What a file's bytes are: `xls`, `xlsx`, `ods`, `zip`, `text` or `binary`."""
+    """What a file's bytes are, from its first bytes (`HEAD_BYTES`): `xls`, `xlsx`, `ods`,
+    `zip`, `pdf`, `png`, `jpeg`, `gif`, `html`, `xml` (Excel 2003), `text` or `binary`."""
     if head.startswith(_OLE_MAGIC):
         return "xls"
+    for magic, kind in _BINARY_MAGICS.items():
+        if head.startswith(magic):
+            return kind
     if head.startswith(_ZIP_MAGIC):
         try:
             with zipfile.ZipFile(path) as archive:
@@ -126,11 +176,27 @@ def content_kind(path: Path, head: bytes) -> str:
             # A truncated zip: the reader will say it is corrupt, as the name's format.
             return _ZIP_KINDS.get(path.suffix.lower(), "zip")
         return "zip"
-    return "text" if _looks_like_text(head) else "binary"
+    bom = _bom(head)
+    if bom is not None:
+        head = head[len(bom[0]) :].decode(bom[1], "ignore").encode("utf-8", "ignore")
+    if not _looks_like_text(head):
+        return "binary"
+    start = head.lstrip().lower()
+    if start.startswith(_HTML_STARTS) or (start.startswith(b"<?xml") and b"<html" in start):
+        return "html"
+    if start.startswith(b"<?xml") and b"urn:schemas-microsoft-com:office:spreadsheet" in start:
+        return "xml"
+    return "text"
 
 
 def _looks_like_text(head: bytes) -> bool:
+    # The last character may be cut in two by the end of the head: it is not judged.
     return all(byte >= 9 and byte != 0x7F for byte in head)
+
+
+def _bom(data: bytes) -> tuple[bytes, str, str] | None:
+    """The byte-order mark that opens `data`: (mark, codec, name), or None."""
+    return next((bom for bom in BOMS if data.startswith(bom[0])), None)
 
 
 SHEET_READERS = 2
@@ -139,17 +205,17 @@ without holding the GIL, so the next sheets are read while the caller works on t
 (100 sheets of 1,000 rows: 1.9-2.4 s read one after the other, about 1.2 s this way)."""
 
 
-def _read_workbook(path: Path, fmt: str) -> Iterator[Sheet]:
+def _read_workbook(path: Path, fmt: str, limits: ArchiveLimits) -> Iterator[Sheet]:
     try:
         workbook = CalamineWorkbook.from_path(path)
         names = workbook.sheet_names
     except (CalamineError, OSError, ValueError) as exc:
         raise _corrupt(fmt, exc) from None
-    return _sheets_read_ahead(path, fmt, workbook, names)
+    return _sheets_read_ahead(path, fmt, workbook, names, limits)
 
 
 def _sheets_read_ahead(
-    path: Path, fmt: str, workbook: CalamineWorkbook, names: list[str]
+    path: Path, fmt: str, workbook: CalamineWorkbook, names: list[str], limits: ArchiveLimits
 ) -> Iterator[Sheet]:
     """The sheets in order; up to `SHEET_READERS` + 1 are being read or waiting meanwhile."""
     handles = [workbook]
@@ -158,7 +224,18 @@ def _sheets_read_ahead(
     def read(name: str) -> list[list[Cell]]:
         handle = free.get()  # never waits: there are as many handles as threads
         try:
-            return handle.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            sheet = handle.get_sheet_by_name(name)
+            # The exact rectangle from A1 (what `skip_empty_area=False` returns), before a
+            # Python object is made of each of its cells.
+            rows, columns = (sheet.end[0] + 1, sheet.end[1] + 1) if sheet.end else (0, 0)
+            if rows * columns > limits.max_cells:
+                raise FileProblem(
+                    "archive_limits",
+                    f"sheet {name!r} spans {rows:,} rows and {columns:,} columns, "
+                    f"{rows * columns:,} cells, over the limit of {limits.max_cells:,} "
+                    "(limits.max_cells in settings.yaml)",
+                )
+            return sheet.to_python(skip_empty_area=False)
         finally:
             free.put(handle)
 
@@ -198,8 +275,16 @@ def _corrupt(fmt: str, exc: Exception) -> FileProblem:
     )
 
 
-def decode_text(data: bytes, encoding: str) -> str:
-    """Decode a text file strictly; a mismatch names the first bad line."""
+def decode_text(data: bytes, encoding: str, notes: list[str] | None = None) -> str:
+    """Decode a text file strictly; a mismatch names the first bad line.
+
+    A byte-order mark (UTF-8, UTF-16 LE or BE) says for certain how the text is encoded: it
+    decides, whatever `encoding` says, and a note saying so is appended to `notes` when it
+    overrides the configured encoding.
+    """
+    bom = _bom(data)
+    if bom is not None:
+        return _decode_by_bom(data, bom, encoding, notes)
     if encoding in ("auto", "utf-8"):
         try:
             return data.decode("utf-8-sig")
@@ -224,6 +309,36 @@ def decode_text(data: bytes, encoding: str) -> str:
             row=line,
         )
     return text
+
+
+def _decode_by_bom(
+    data: bytes, bom: tuple[bytes, str, str], encoding: str, notes: list[str] | None
+) -> str:
+    mark, codec, name = bom
+    try:
+        text = data[len(mark) :].decode("utf-8" if codec == "utf-8-sig" else _utf16(mark))
+    except UnicodeDecodeError as exc:
+        raise _bad_bytes(data, exc.start + len(mark), name) from None
+    note = bom_note(name, encoding)
+    if note and notes is not None:
+        notes.append(note)
+    return text
+
+
+def _utf16(mark: bytes) -> str:
+    return "utf-16-le" if mark == b"\xff\xfe" else "utf-16-be"
+
+
+def bom_note(name: str, encoding: str) -> str | None:
+    """The note on a delivery whose byte-order mark (`name`: `UTF-8`, `UTF-16 LE`...) decided
+    its encoding, or None when the configuration already said so."""
+    if (encoding == "auto" and name == "UTF-8") or (encoding == "utf-8" and name == "UTF-8"):
+        return None
+    configured = "auto-detected" if encoding == "auto" else f"{encoding} as configured"
+    return (
+        f"the file begins with a {name} byte-order mark: read as {name} (not {configured}), "
+        "as the mark says"
+    )
 
 
 def _bad_bytes(data: bytes, offset: int, encoding: str) -> FileProblem:

@@ -6,7 +6,7 @@ import dagster as dg
 
 from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace, client_today
-from pipelines.ingest.archive import archive_inbox
+from pipelines.ingest.archive import RefusedEntry, archive_inbox
 from pipelines.ingest.load import load_received
 from pipelines.inputs import inputs_fingerprint, record_started
 from pipelines.markdown import markdown_table
@@ -21,14 +21,25 @@ OWNERS = ["team:consulting"]
     group_name="ingest",
     kinds={"excel", "duckdb"},
     owners=OWNERS,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "raw_files_are_regular_files",
+            asset="raw_files",
+            description="Everything in the inbox is a regular file (a warning: links, folders, "
+            "FIFOs and devices are refused unread, and listed).",
+            partitions_def=clients_partitions,
+        )
+    ],
 )
 def raw_files(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.MaterializeResult:
     """Every file the client sent, archived under its SHA-256 before anything reads it.
 
     Scans `clients/<slug>/inbox/`, copies each new file to `archive/<slug>/<sha256>.<ext>` and
     records it in the warehouse's `files` table. A byte-identical copy under another name is
-    recorded as a duplicate and not loaded twice. Notes the run's inputs (table `client_runs`):
-    a client whose inputs have not changed since its last completed run is skipped at night.
+    recorded as a duplicate and not loaded twice. Only regular files are read: a link (to a file
+    or a folder), a folder, a FIFO or a device is refused, never followed, and listed in the
+    check `raw_files_are_regular_files`. Notes the run's inputs (table `client_runs`): a client
+    whose inputs have not changed since its last completed run is skipped at night.
     """
     slug = context.partition_key
     config = cap.client_config(slug)
@@ -37,15 +48,43 @@ def raw_files(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.Materi
         record_started(con, context.run_id, fingerprint, dt.datetime.now(dt.UTC))
         summary = archive_inbox(cap.workspace, slug, config, con, dt.datetime.now(dt.UTC))
         files = con.sql(read_sql("select_files")).df()
+    refused = dg.MetadataValue.md(
+        "\n".join(
+            f"- **{for_markdown(entry.name)}** ({entry.kind}): {for_markdown(entry.message)}"
+            for entry in summary.refused
+        )
+        or "_(none)_"
+    )
+    check = dg.AssetCheckResult(
+        check_name="raw_files_are_regular_files",
+        passed=not summary.refused,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=refused_summary(summary.refused),
+        metadata={"entries_refused": len(summary.refused), "refused": refused},
+    )
     return dg.MaterializeResult(
         metadata={
             "files_in_inbox": summary.in_inbox,
             "new_files": len(summary.received),
             "duplicates": len(summary.duplicates),
+            "refused_entries": len(summary.refused),
+            "refused": refused,
             "files_received_total": len(files),
             "files": dg.MetadataValue.md(markdown_table(files)),
-        }
+        },
+        check_results=[check],
     )
+
+
+def refused_summary(refused: list[RefusedEntry]) -> str:
+    """One line for the check's result (the digest shows it): what was refused, or that
+    everything in the inbox is a regular file."""
+    if not refused:
+        return "Everything in the inbox is a regular file."
+    shown = ", ".join(f"{entry.name!r} ({entry.kind})" for entry in refused[:3])
+    more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+    count = f"{len(refused)} inbox entr{'y' if len(refused) == 1 else 'ies'}"
+    return f"{count} refused unread, not regular files: {shown}{more}"
 
 
 @dg.asset(
