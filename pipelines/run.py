@@ -32,6 +32,7 @@ from pipelines.delivery.report_email import (
     due_automatically,
     report_periods,
 )
+from pipelines.ingest.archive import list_inbox, refused_summary
 from pipelines.inputs import unchanged
 from pipelines.quality.waiting import (
     WAITING_FOR_FIRST_DELIVERY,
@@ -361,6 +362,12 @@ def _print_summary(outcomes: list[ClientOutcome], workspace: Workspace) -> None:
     for outcome in outcomes:
         if line := _quarantine_waiting(workspace, outcome.slug):
             _say(f"  {outcome.slug:<20} {line}")
+    refused = {outcome.slug: list_inbox(workspace, outcome.slug).refused for outcome in outcomes}
+    if any(refused.values()):
+        _say("Inboxes:")
+        for slug, entries in refused.items():
+            if entries:
+                _say(f"  {slug:<20} {refused_summary(entries)}")
     _say(f"Reports:    {workspace.home / 'reports'}")
     for outcome in outcomes:
         if outcome.report_pdf:

@@ -34,6 +34,7 @@ from pipelines.ingest.archive import (
 )
 from pipelines.ingest.containers import ArchiveLimits
 from pipelines.ingest.load import load_received, parse_file
+from pipelines.ingest.manifest import MANIFEST_NAME
 from pipelines.run import run_clients
 from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace, load_settings
@@ -470,8 +471,11 @@ def test_links_fifos_and_folders_are_refused_unread_and_listed(
         for folder in (workspace.archive("hostile"), workspace.quarantine("hostile"))
         if folder.exists()
         for path in folder.iterdir()
+        if path.name != MANIFEST_NAME  # the archive's list of receptions, names as data
     ]
     assert len(kept) == 1 and all(path.read_bytes() != secret_bytes for path in kept)
+    manifest = (workspace.archive("hostile") / MANIFEST_NAME).read_text(encoding="utf-8")
+    assert "passwd" not in manifest and "pipe.xlsx" not in manifest
     assert [path.name for path in inbox_files(workspace, "hostile")] == ["Tableau de bord.xlsx"]
     assert run_with_timeout(lambda: unarchived_files(workspace, "hostile")) == []
 
@@ -807,6 +811,11 @@ def test_a_hostile_client_costs_nothing_to_a_healthy_one(
     assert rows["healthy"][1:5] == ["ok", "1", "0", "12"]
     assert rows["hostile"][1:5] == ["ok", "1", "2", "3"], text
     assert "! check raw_files_are_regular_files failed (WARN)" in text
+    refused_line = text.split("Inboxes:\n")[1].splitlines()[0]
+    assert refused_line.startswith("  hostile ") and refused_line.endswith(
+        "4 inbox entries refused unread, not regular files: 'etc' (symbolic link), 'old' "
+        "(folder), 'passwd.xlsx' (symbolic link) and 1 more"
+    ), text
     with duckdb.connect(str(workspace.warehouse("healthy")), read_only=True) as con:
         healthy = con.execute(
             "select site, period_start, kpi, value from kpi_values order by all"

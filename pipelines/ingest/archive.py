@@ -298,3 +298,14 @@ def unarchived_files(workspace: Workspace, slug: str) -> list[Path]:
         if not archive_path(workspace, slug, digest, path.name).exists():
             unarchived.append(path)
     return unarchived
+
+
+def refused_summary(refused: list[RefusedEntry]) -> str:
+    """One line for the check's result (the digest shows it): what was refused, or that
+    everything in the inbox is a regular file."""
+    if not refused:
+        return "Everything in the inbox is a regular file."
+    shown = ", ".join(f"{entry.name!r} ({entry.kind})" for entry in refused[:3])
+    more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+    count = f"{len(refused)} inbox entr{'y' if len(refused) == 1 else 'ies'}"
+    return f"{count} refused unread, not regular files: {shown}{more}"

@@ -6,7 +6,7 @@ import dagster as dg
 
 from pipelines.defs.partitions import clients_partitions
 from pipelines.defs.resources import CapWorkspace, client_today
-from pipelines.ingest.archive import RefusedEntry, archive_inbox
+from pipelines.ingest.archive import archive_inbox, refused_summary
 from pipelines.ingest.load import load_received
 from pipelines.inputs import inputs_fingerprint, record_started
 from pipelines.markdown import markdown_table
@@ -74,17 +74,6 @@ def raw_files(context: dg.AssetExecutionContext, cap: CapWorkspace) -> dg.Materi
         },
         check_results=[check],
     )
-
-
-def refused_summary(refused: list[RefusedEntry]) -> str:
-    """One line for the check's result (the digest shows it): what was refused, or that
-    everything in the inbox is a regular file."""
-    if not refused:
-        return "Everything in the inbox is a regular file."
-    shown = ", ".join(f"{entry.name!r} ({entry.kind})" for entry in refused[:3])
-    more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
-    count = f"{len(refused)} inbox entr{'y' if len(refused) == 1 else 'ies'}"
-    return f"{count} refused unread, not regular files: {shown}{more}"
 
 
 @dg.asset(
