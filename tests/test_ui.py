@@ -225,6 +225,9 @@ def page(browser: Browser, dagster_dev: DagsterDev) -> Iterator[Page]:
     """A new browser tab on the UI, in a context of its own (no UI state kept between tests)."""
     context = browser.new_context(base_url=dagster_dev.url, viewport={"width": 1600, "height": 900})
     context.set_default_timeout(UI_TIMEOUT_MS)
+    # Assertions wait as long as actions: on a loaded 2-core machine the UI's first render of a
+    # page took more than `expect`'s default 5 s.
+    expect.set_options(timeout=UI_TIMEOUT_MS)
     tab = context.new_page()
     yield tab
     context.close()
