@@ -75,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
         "Accept a delivery quarantined by a blocking check as it is, then run the client.",
     )
     release.add_argument("--client", required=True, help="the client's slug")
-    release.add_argument("file", help="the delivery's file name (or the start of its SHA-256)")
+    release.add_argument(
+        "file", help="the delivery's file name (or at least 8 hex characters of its SHA-256)"
+    )
     rebuild = command(
         "rebuild",
         _rebuild,

@@ -28,7 +28,10 @@ from pipelines.delivery import ledger
 from pipelines.delivery.report_email import (
     APPROVAL_TAG,
     AUTO,
+    CAP_SEND,
+    TRIGGER_TAG,
     NotSendable,
+    built_period,
     due_automatically,
     report_periods,
 )
@@ -208,14 +211,15 @@ def _run_client(
         outcome.error = str(error)
         _say(f"    FAILED configuration\n{_indent(str(error))}")
         return outcome
-    for run_id in end_dead_runs(instance, slug):
+    # Only this machine's own `cap run` runs: the daemon's may live on another machine.
+    for run_id in end_dead_runs(instance, slug, untagged=False):
         _say(f"    an earlier run ({run_id}) whose process was killed is marked failed")
     result = job.execute_in_process(
         partition_key=slug,
         instance=instance,
         raise_on_error=False,
         run_config={"loggers": {"cap_progress": {}}},
-        tags={"cap/trigger": "cap run", **process_tags()},
+        tags={TRIGGER_TAG: "cap run", **process_tags()},
     )
     outcome.seconds = time.perf_counter() - started
     outcome.success = result.success
@@ -287,9 +291,16 @@ def send_report(workspace: Workspace, slug: str, period: str | None, resend: boo
     known = set(instance.get_dynamic_partitions("clients"))
     if slug not in known:
         instance.add_dynamic_partitions("clients", [slug])
+    try:
+        # The consultant approves a period, not "the latest": a re-execution of this run
+        # later must send this period again, not one built since.
+        period = built_period(workspace, slug, period)
+    except NotSendable as reason:
+        _say(f"{slug}: not sent: {reason}")
+        return 1
     job = defs.resolve_job_def(DELIVERY_JOB_NAME)
     said = _execute_delivery(
-        job, instance, slug, period or "", tags={"cap/trigger": "cap send"}, resend=resend
+        job, instance, slug, period, tags={TRIGGER_TAG: CAP_SEND}, resend=resend
     )
     _say(said)
     return 1 if ": not sent: " in said else 0

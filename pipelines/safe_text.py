@@ -1,4 +1,5 @@
-"""Client-supplied text made harmless wherever Cap writes it for people (tables, pages, files).
+"""Client-supplied text made harmless wherever Cap writes it for people (tables, pages, files,
+one-line summaries).
 
 A cell beginning with `=`, `+`, `-` or `@` is a formula to a spreadsheet that opens it (CSV or
 formula injection); text with `<` or `&` is markup to a browser. Cap never evaluates either, and
@@ -29,3 +30,9 @@ def file_stem(text: str, limit: int = 40) -> str:
     site called `../../etc/passwd` becomes `etc-passwd` and can never name a path."""
     stem = re.sub(r"[^a-z0-9]+", "-", normalize(text)).strip("-")[:limit].strip("-")
     return stem or "x"
+
+
+def one_line(text: str, limit: int) -> str:
+    """`text` on one line (whitespace runs become one space), cut to `limit` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"

@@ -71,6 +71,39 @@ from files
 where status <> 'duplicate'
 group by sha256;
 
+-- Deliveries set aside (rejected on reading, or quarantined by a blocking check) that still
+-- wait for their correction: no delivery of the same source (of any source, when none matched
+-- the file) was loaded after them. "After" is received later, or in the same inbox pass as a
+-- newer file (`delivered_at`): a correction dropped beside the bad file replaces it. A delivery
+-- the consultant released (`cap release`) is loaded: it waits no more. The run summary, the
+-- digest, the email's gate and the report's appendix all read this one view.
+create or replace view waiting_deliveries as
+select
+    set_aside.original_name,
+    set_aside.sha256,
+    set_aside.status,
+    set_aside.source,
+    set_aside.received_at,
+    set_aside.delivered_at,
+    set_aside.message
+from files as set_aside
+where
+    set_aside.status in ('rejected', 'quarantined')
+    and not exists (
+        select 1
+        from files as later
+        where
+            later.status = 'loaded'
+            and (set_aside.source is null or later.source = set_aside.source)
+            and (
+                later.received_at > set_aside.received_at
+                or (
+                    later.received_at = set_aside.received_at
+                    and later.delivered_at > set_aside.delivered_at
+                )
+            )
+    );
+
 -- Every KPI per site and period, base and derived, and the totals (`create_kpi_series.sql`
 -- rebuilds it from `kpi_values`).
 create table if not exists kpi_series (

@@ -1,17 +1,19 @@
 -- What decides whether a report may be emailed: when the newest loaded file was received, and
--- the deliveries quarantined by a blocking check since then (their data is pending a correction).
+-- the deliveries quarantined by a blocking check that still wait for their correction (the view
+-- `waiting_deliveries`: their data is pending).
 with last_loaded as (
     select max(received_at) as received_at
     from files
     where status = 'loaded'
+),
+
+pending as (
+    select list(original_name order by received_at, delivered_at, original_name) as files
+    from waiting_deliveries
+    where status = 'quarantined'
 )
 
 select
     last_loaded.received_at as last_loaded_at,
-    list(files.original_name order by files.received_at)
-        filter (where files.sha256 is not null) as pending_files
-from last_loaded
-left join files
-    on files.status = 'quarantined'
-    and (last_loaded.received_at is null or files.received_at > last_loaded.received_at)
-group by last_loaded.received_at
+    coalesce(pending.files, []) as pending_files
+from last_loaded, pending

@@ -1,5 +1,7 @@
 """The one Definitions object: what the UI, schedules, sensors and `cap run` load."""
 
+import ast
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +118,27 @@ def test_dagster_validates_the_definitions(tmp_path: Path, monkeypatch: pytest.M
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+def _is_text(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
+def test_every_docstring_sits_under_its_own_name() -> None:
+    """A docstring right after another one belongs to a name a later insertion pushed away
+    (`COUNTERFACTUAL_COLUMNS`'s under `PROBLEMS_SHOWN`'s): the UI and readers show it wrongly."""
+    misplaced = []
+    for path in sorted((ROOT / "pipelines").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            body = getattr(node, "body", None)
+            if isinstance(body, list):
+                misplaced += [
+                    f"{path.name}:{after.lineno}"
+                    for before, after in itertools.pairwise(body)
+                    if _is_text(before) and _is_text(after)
+                ]
+    assert misplaced == []

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 from client_folders import write_client
 
@@ -26,9 +27,14 @@ from pipelines.definitions import defs
 from pipelines.defs.dead_runs import HOST_TAG, PID_TAG, RETRY_ONCE_TAGS, end_dead_runs
 from pipelines.defs.resources import CapWorkspace
 from pipelines.defs.sensors import client_inbox_sensor, dead_runs_sensor
+from pipelines.delivery.report_email import approved_by, refusal
 from pipelines.demo import write_demo
 from pipelines.processes import process_gone, this_host
+from pipelines.quality.waiting import NotReleasable, release_delivery, waiting_deliveries
+from pipelines.report.content import ReportContent
 from pipelines.run import run_clients, send_report
+from pipelines.sql import execute_sql
+from pipelines.warehouse import open_warehouse
 from pipelines.workspace import RUN_MONITORING_YAML, Workspace
 
 AS_OF = dt.date(2026, 11, 26)
@@ -286,6 +292,125 @@ def test_a_rejected_file_stays_listed_after_the_next_run(demo_source: Path, home
     )
 
 
+# --- one meaning of "waiting" -------------------------------------------------------------------
+
+NOV_PASS = dt.datetime(2026, 12, 2, 8, 0)
+"""One inbox pass: every file it took has this reception time."""
+BLOCKED = "quarantined by a blocking check: units_produced >= 0 (3 values)"
+
+
+def add_file(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    source: str | None,
+    received_at: dt.datetime,
+    delivered_at: dt.datetime,
+    status: str,
+    message: str | None = None,
+    sha256: str | None = None,
+) -> None:
+    """A row of `files` as the ingest stage leaves it."""
+    con.execute(
+        "insert into files (sha256, original_name, size_bytes, source, received_at, "
+        "delivered_at, status, message) values (?, ?, 48213, ?, ?, ?, ?, ?)",
+        [sha256 or f"{abs(hash(name)):064x}"[-64:], name, source, received_at, delivered_at,
+         status, message],
+    )  # fmt: skip
+
+
+def waiting_everywhere(con: duckdb.DuckDBPyConnection, workspace: Workspace) -> dict[str, object]:
+    """What each reader says waits: the summary and digest, the email's gate, the PDF."""
+    config = workspace.load_config("atelier")
+    content = ReportContent(
+        slug="atelier",
+        config=config,
+        latest_period=dt.date(2026, 11, 1),
+        data_until=None,
+        key_results=[],
+        series=pd.DataFrame(columns=["site", "period_start", "kpi", "value"]),
+        files=execute_sql(con, "select_report_files").df(),
+        coverage=pd.DataFrame(columns=["site", "period_start", "kpis"]),
+        lateness=(None, 0, 45),
+    )
+    return {
+        "summary": [item.name for item in waiting_deliveries(con)],
+        "gate": refusal(con, config, "2026-11", automatic=False, today=AS_OF),
+        "pdf": content.pending_files,
+    }
+
+
+def test_the_summary_the_gate_and_the_pdf_agree_on_what_waits(home: Path) -> None:
+    write_client(home, "atelier")
+    workspace = Workspace(home)
+    october = dt.datetime(2026, 11, 3, 8, 0)
+    with open_warehouse(workspace.warehouse("atelier")) as con:
+        add_file(con, "Production octobre.xlsx", "production", october, october, "loaded")
+        # A bad export and its correction, dropped in the same inbox pass: the correction's
+        # file is newer, so it replaces the bad one.
+        add_file(con, "Production novembre.xlsx", "production", NOV_PASS,
+                 dt.datetime(2026, 12, 1, 18, 0), "quarantined", BLOCKED)  # fmt: skip
+        add_file(con, "Production novembre corrigé.xlsx", "production", NOV_PASS,
+                 dt.datetime(2026, 12, 1, 18, 40), "loaded")  # fmt: skip
+        # Another source's delivery quarantined, then only a third source delivers again: the
+        # hours still wait for their correction.
+        add_file(con, "Heures novembre.csv", "heures", NOV_PASS,
+                 dt.datetime(2026, 12, 1, 9, 5), "quarantined", BLOCKED)  # fmt: skip
+        add_file(con, "Ventes novembre.csv", "ventes", dt.datetime(2026, 12, 9, 8, 0),
+                 dt.datetime(2026, 12, 8, 17, 0), "loaded")  # fmt: skip
+
+        said = waiting_everywhere(con, workspace)
+
+        assert said == {
+            "summary": ["Heures novembre.csv"],
+            "gate": "a delivery failed a blocking check and waits for its correction "
+            "(Heures novembre.csv): the figures are not final, nothing is sent",
+            "pdf": ["Heures novembre.csv"],
+        }
+
+        # The consultant releases it: it waits no more, for any reader.
+        release_delivery(con, "Heures novembre.csv", dt.datetime(2026, 12, 10, 9, 0))
+
+        assert waiting_everywhere(con, workspace) == {"summary": [], "gate": None, "pdf": []}
+
+
+def test_release_needs_a_name_or_a_hash_prefix_that_means_one_delivery(home: Path) -> None:
+    write_client(home, "atelier")
+    workspace = Workspace(home)
+    first, second = "ab12cd34ef" + "0" * 54, "ab12cd34aa" + "1" * 54
+    with open_warehouse(workspace.warehouse("atelier")) as con:
+        add_file(con, "Heures novembre.csv", "heures", NOV_PASS, NOV_PASS, "quarantined",
+                 BLOCKED, sha256=first)  # fmt: skip
+        add_file(con, "Heures novembre.csv", "heures", dt.datetime(2026, 12, 3, 8, 0),
+                 dt.datetime(2026, 12, 3, 7, 0), "quarantined", BLOCKED, sha256=second)  # fmt: skip
+        now = dt.datetime(2026, 12, 10, 9, 0)
+
+        for short in ("a", "ab12cd3"):
+            with pytest.raises(NotReleasable) as refused:
+                release_delivery(con, short, now)
+            assert str(refused.value) == (
+                f"{short!r} is too short to name a delivery by its SHA-256: give its file name "
+                "or at least 8 hex characters of its SHA-256"
+            )
+        for ambiguous in ("ab12cd34", "Heures novembre.csv"):
+            with pytest.raises(NotReleasable) as refused:
+                release_delivery(con, ambiguous, now)
+            assert str(refused.value) == (
+                f"{ambiguous!r} names 2 waiting deliveries: "
+                "Heures novembre.csv (SHA-256 ab12cd34ef00…, received 2026-12-02 08:00); "
+                "Heures novembre.csv (SHA-256 ab12cd34aa11…, received 2026-12-03 08:00); "
+                "give a longer SHA-256 prefix to say which"
+            )
+        assert len(waiting_deliveries(con)) == 2  # nothing released by a guess
+
+        released = release_delivery(con, "AB12CD34E", now)
+
+        assert released.sha256 == first
+        assert con.execute("select sha256, status from files order by status").fetchall() == [
+            (first, "loaded"),
+            (second, "quarantined"),
+        ]
+
+
 # --- a step that raises -------------------------------------------------------------------------
 
 
@@ -368,6 +493,10 @@ def test_materializing_everything_sends_nothing_without_approval(
         assert send_report(Workspace(home), "durand", None, resend=False) == 0
     assert said.getvalue().startswith("durand: written to the outbox (2026-W47, 2 recipients)")
     assert outbox_emails(home) == ["durand-2026-W47.eml"]
+    # `cap send` without --period approved the period it resolved, named in the run's config.
+    (sent,) = instance.get_runs(filters=dg.RunsFilter(job_name="report_delivery"))
+    assert sent.tags["cap/trigger"] == "cap send"
+    assert sent.run_config["ops"]["report_email"]["config"]["period"] == "2026-W47"
     with contextlib.redirect_stdout(io.StringIO()) as said:
         assert send_report(Workspace(home), "durand", None, resend=False) == 1
     assert outbox_emails(home) == ["durand-2026-W47.eml"]
@@ -385,6 +514,25 @@ def test_materializing_everything_sends_nothing_without_approval(
     with duckdb.connect(str(home / "warehouse" / "durand.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from deliveries").fetchall() == [(1,)]
 
+    # A re-execution of an old `cap send` of "the latest" (no period in its config), or a tag
+    # added by hand in the UI, approves no period: nothing is sent, even with `resend`.
+    for tags, period in (
+        ({"cap/trigger": "cap send"}, ""),
+        ({"cap/approval": "consultant"}, "2026-W47"),
+    ):
+        unapproved = defs.resolve_job_def("report_delivery").execute_in_process(
+            partition_key="durand",
+            instance=instance,
+            run_config={"ops": {"report_email": {"config": {"period": period, "resend": True}}}},
+            tags=tags,
+        )
+        assert unapproved.asset_materializations_for_node("report_email") == []
+        (observation,) = unapproved.asset_observations_for_node("report_email")
+        assert observation.metadata["status"].value == "not sent"
+    assert outbox_emails(home) == ["durand-2026-W47.eml"]
+    with duckdb.connect(str(home / "warehouse" / "durand.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from deliveries").fetchall() == [(1,)]
+
     # The approval in the UI: the report_delivery job with the period and `approve: true`.
     approved = defs.resolve_job_def("report_delivery").execute_in_process(
         partition_key="durand",
@@ -394,6 +542,18 @@ def test_materializing_everything_sends_nothing_without_approval(
     )
     failure = approved.get_step_failure_events()[0].step_failure_data.user_failure_data
     assert "2026-W47" in failure.description and "not sent" in failure.description
+
+
+def test_the_consultant_approves_a_period_never_the_latest() -> None:
+    cap_send = {"cap/trigger": "cap send", "dagster/partition": "durand"}
+    assert approved_by(cap_send, approve=False, period="2026-W47") == "consultant"
+    assert approved_by({}, approve=True, period="2026-W47") == "consultant"
+    assert approved_by({"cap/approval": "auto"}, approve=False, period="") == "auto (nightly run)"
+    # "The latest" is no period: whatever is latest when a re-execution runs was never seen.
+    assert approved_by(cap_send, approve=False, period="") is None
+    assert approved_by({}, approve=True, period="") is None
+    # Cap never sets it: a tag typed in the UI is no approval.
+    assert approved_by({"cap/approval": "consultant"}, approve=False, period="2026-W47") is None
 
 
 def test_an_auto_client_still_sends_by_itself(demo_source: Path, home: Path) -> None:
@@ -472,11 +632,19 @@ def test_a_run_whose_process_was_killed_ends_as_failed(home: Path) -> None:
     for run in runs:
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
 
-    # `cap run` ends its client's dead runs before it runs the client.
+    # `cap run` ends its client's dead runs before it runs the client: only those its own
+    # host tag names. A run without it (the UI's, the daemon's) may live on another machine
+    # sharing the Dagster storage: it is left to the sensor, which runs beside the launcher.
+    (own,) = [run_id for run_id, has_pid in tagged.items() if has_pid]
+    (launched,) = [run_id for run_id, has_pid in tagged.items() if not has_pid]
     code, output = run_cap(home, "nouveau")
     assert code == 0, output
-    for run_id in tagged:
-        assert f"an earlier run ({run_id}) whose process was killed is marked failed" in output
+    assert f"an earlier run ({own}) whose process was killed is marked failed" in output
+    assert launched not in output
+    assert instance.get_run_by_id(own).status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id(launched).status == dg.DagsterRunStatus.STARTED
+    skipped = dead_runs_sensor(dg.build_sensor_context(instance=instance))
+    assert skipped.skip_message == f"marked failed, their process was gone: {launched}"
     for run_id in tagged:
         ended = instance.get_run_by_id(run_id)
         assert ended.status == dg.DagsterRunStatus.FAILURE

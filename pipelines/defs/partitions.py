@@ -3,3 +3,6 @@
 import dagster as dg
 
 clients_partitions = dg.DynamicPartitionsDefinition(name="clients")
+
+PARTITION_TAG = "dagster/partition"
+"""The run tag holding the partition: the client's slug on every run of a client."""

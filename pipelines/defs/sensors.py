@@ -9,7 +9,7 @@ import dagster as dg
 from pipelines.config.loader import ConfigError
 from pipelines.defs.dead_runs import RETRY_ONCE_TAGS, end_dead_runs
 from pipelines.defs.jobs import client_pipeline, report_delivery
-from pipelines.defs.partitions import clients_partitions
+from pipelines.defs.partitions import PARTITION_TAG, clients_partitions
 from pipelines.defs.resources import CapWorkspace, Mailer
 from pipelines.delivery.notices import (
     DAGSTER_UI_URL,
@@ -57,16 +57,14 @@ def client_inbox_sensor(context: dg.SensorEvaluationContext, cap: CapWorkspace) 
     )
 
 
-PARTITION_TAG = "dagster/partition"
-"""The run tag holding the partition: the client's slug on every run of a client."""
-
-
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     """Every minute, marks as failed the started runs whose process is gone from this machine
     (killed, crashed): Dagster's default run launcher cannot see it, and a run `cap run` ran
-    in its own process has no launcher at all. The failure names the process; a nightly run
-    failed so is then retried once, and the failure alert tells the consultant."""
+    in its own process has no launcher at all. It runs beside the launcher, so it also ends the
+    runs the UI or the daemon launched (no host tag), which `cap run` leaves alone. The failure
+    names the process; a nightly run failed so is then retried once, and the failure alert
+    tells the consultant."""
     ended = end_dead_runs(context.instance)
     if ended:
         return dg.SkipReason(f"marked failed, their process was gone: {', '.join(ended)}")

@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 
 from pipelines.delivery.message import envelope_recipients, parse_address
 from pipelines.delivery.smtp import DEFAULT_SENDER, SmtpSettings, send_message, write_eml
+from pipelines.safe_text import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -154,12 +155,6 @@ def _error_lines(errors: Sequence[str]) -> list[str]:
 
 def _indent(text: str) -> str:
     return text.replace("\n", "\n    ")
-
-
-def one_line(text: str, limit: int) -> str:
-    """`text` on one line (whitespace runs become one space), cut to `limit` characters."""
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def notice_message_id(kind: str, key: str, sender: str) -> str:

@@ -39,13 +39,13 @@ from pipelines.workspace import Workspace
 logger = logging.getLogger(__name__)
 
 APPROVAL_TAG = "cap/approval"
-"""Run tag of a delivery: `auto` when the nightly run started it by itself (sent only to a
-client in auto mode), `consultant` when the consultant approved it."""
+"""Run tag of a delivery the nightly run started by itself: `auto` (sent only to a client in
+auto mode). The consultant's approval is never a tag alone: it names a period."""
 AUTO = "auto"
-CONSULTANT = "consultant"
 TRIGGER_TAG = "cap/trigger"
 CAP_SEND = "cap send"
-"""`cap send` tags its runs `cap/trigger: cap send`: the consultant's approval."""
+"""`cap send` tags its runs `cap/trigger: cap send` and puts the period it approves (resolved
+before launching) in the run's config: the consultant's approval of that period."""
 PARENT_RUN_TAG = "dagster/parent_run_id"
 """Set on a re-execution (a retry) of a run."""
 NOT_APPROVED = (
@@ -77,17 +77,14 @@ class ReportEmail:
 
 
 def approved_by(tags: Mapping[str, str], approve: bool, period: str) -> str | None:
-    """Who approved a delivery run (`auto (nightly run)`, `consultant`), from its tags, or its
-    config's explicit `approve` with the period it approves; None when nobody did: a
-    "materialize all" or a backfill over every asset must not email a report waiting for the
-    consultant's review."""
+    """Who approved a delivery run (`auto (nightly run)`, `consultant`), from its tags and its
+    config; None when nobody did: a "materialize all" or a backfill over every asset must not
+    email a report waiting for the consultant's review. The consultant approves a period, never
+    "the latest": `approve` or `cap send`'s tag count only with the period named, so a later
+    re-execution cannot send a period built since."""
     if tags.get(APPROVAL_TAG) == AUTO:
         return "auto (nightly run)"
-    if (
-        (approve and period)
-        or tags.get(APPROVAL_TAG) == CONSULTANT
-        or tags.get(TRIGGER_TAG) == CAP_SEND
-    ):
+    if period and (approve or tags.get(TRIGGER_TAG) == CAP_SEND):
         return "consultant"
     return None
 
@@ -100,17 +97,24 @@ def report_periods(workspace: Workspace, slug: str) -> list[str]:
     return sorted(path.parent.name for path in folder.glob(f"*/{MANIFEST}"))
 
 
-def load_report_email(workspace: Workspace, slug: str, period: str | None) -> ReportEmail:
-    """The email of the report of `period` (None: the latest built). Raises NotSendable when
+def built_period(workspace: Workspace, slug: str, period: str | None) -> str:
+    """`period` when its report is built, or the latest built for None. Raises NotSendable when
     that report is not built, naming the periods that are."""
     periods = report_periods(workspace, slug)
     if period is None:
         if not periods:
             raise NotSendable("no report is built yet; materialize `report` first")
-        period = periods[-1]
+        return periods[-1]
     if period not in periods:
         built = ", ".join(periods) or "none"
         raise NotSendable(f"no report built for period {period!r} (built: {built})")
+    return period
+
+
+def load_report_email(workspace: Workspace, slug: str, period: str | None) -> ReportEmail:
+    """The email of the report of `period` (None: the latest built). Raises NotSendable when
+    that report is not built, naming the periods that are."""
+    period = built_period(workspace, slug, period)
     folder = workspace.reports(slug) / period
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     return ReportEmail(

@@ -23,10 +23,10 @@ from pipelines.sql import execute_sql
 REPORTS_DIR = Path(__file__).resolve().parent.parent.parent / "reports"
 COVERAGE_PERIODS = 12
 COUNTERFACTUAL_COLUMNS = ["site", "kpi", "method", "period_start", "expected", "low", "high"]
+"""Columns of `impact_counterfactual`: per period, the level without the transformation."""
 PROBLEM_COLUMNS = ["file", "sheet", "row", "column", "value", "rule", "problems"]
 PROBLEMS_SHOWN = 3
 """Problems named per file set aside in the report's appendix; the rest are counted."""
-"""Columns of `impact_counterfactual`: per period, the level without the transformation."""
 
 
 @cache
@@ -63,17 +63,19 @@ class ReportContent:
     series: pd.DataFrame
     """The key KPIs' rows of `kpi_series`: site, period_start, kpi, value."""
     files: pd.DataFrame
+    """Every file received (`select_report_files.sql`): name, status, reason, delivery time and
+    whether it still waits for its correction (`waiting`)."""
     coverage: pd.DataFrame
     lateness: tuple[dt.date | None, int, int]
     counterfactual: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=COUNTERFACTUAL_COLUMNS)
     )
-    problems: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBLEM_COLUMNS))
-    """The first problems of each file set aside (`select_report_problems.sql`): file, place,
-    value, rule and the file's count of problems, for the appendix in the client's language."""
     """Rows of `impact_counterfactual` for the preferred results (empty without the table):
     per after-side (and ramp-up) period, the model's level without the transformation
     (expected) and its 95 % band (low, high), in the KPI's unit."""
+    problems: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBLEM_COLUMNS))
+    """The first problems of each file set aside (`select_report_problems.sql`): file, place,
+    value, rule and the file's count of problems, for the appendix in the client's language."""
 
     @property
     def language(self) -> str:
@@ -100,9 +102,11 @@ class ReportContent:
 
     @property
     def pending_files(self) -> list[str]:
-        """Deliveries quarantined by a blocking check: their data is pending a correction."""
-        quarantined = self.files[self.files["status"] == "quarantined"]
-        return [str(name) for name in quarantined["original_name"]]
+        """Deliveries quarantined by a blocking check that still wait for their correction
+        (the view `waiting_deliveries`): their data is pending. One replaced since is not."""
+        files = self.files
+        pending = files[(files["status"] == "quarantined") & files.get("waiting", False)]
+        return [str(name) for name in pending["original_name"]]
 
     @cached_property
     def _rows_by_series(self) -> dict[tuple[str, str], np.ndarray]:

@@ -3,10 +3,9 @@
 import dagster as dg
 
 from pipelines.defs.jobs import client_pipeline, report_delivery
+from pipelines.defs.partitions import PARTITION_TAG
 from pipelines.defs.resources import CapWorkspace, client_today
 from pipelines.delivery.report_email import APPROVAL_TAG, AUTO, NotSendable, due_automatically
-
-PARTITION_TAG = "dagster/partition"
 
 
 @dg.run_status_sensor(
