@@ -220,7 +220,7 @@ def parse_in_child(path: Path) -> tuple[list[list[str]], int]:
     return json.loads(report["out"]), report["peak"]
 
 
-# --- 1. archive limits --------------------------------------------------------------------------
+# --- 1. workbook limits ------------------------------------------------------------------------
 
 
 def test_the_issues_zip_bomb_is_rejected_before_it_is_parsed_in_little_memory(
