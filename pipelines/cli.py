@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipelines.config.loader import ConfigError, load_client_config
 from pipelines.config.model import ClientConfig
+from pipelines.config.settings import SETTINGS_FILE_NAME, load_settings
 from pipelines.delivery.smtp import MAIL_ENV_VARS
 from pipelines.workspace import DEFAULT_HOME, Workspace
 
@@ -96,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         "file", nargs="?", help="only this file (its name as received; default: all of them)"
     )
     command("init", _init, "Create the workspace folders and Dagster settings if missing.")
-    command("check-config", _check_config, "Validate every client's client.yaml.")
+    command("check-config", _check_config, "Validate settings.yaml and every client's client.yaml.")
     schema = command("schema", _schema, "Print the JSON Schema of client.yaml (for editors).")
     schema.add_argument("--output", type=Path, help="write it to this file instead")
     return parser
@@ -138,11 +139,24 @@ def _init(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     workspace = Workspace.from_env()
+    failures = 0
+    try:  # a typo here would fail every client when its files are loaded
+        settings = load_settings(workspace.home)
+    except ConfigError as error:
+        failures += 1
+        _say(f"FAIL {error}")
+    else:
+        if (workspace.home / SETTINGS_FILE_NAME).exists():
+            limits = settings.limits
+            _say(
+                f"ok   {SETTINGS_FILE_NAME}: workbooks up to {limits.max_uncompressed_mb} MB "
+                f"inflated, {limits.max_cells:,} cells, {limits.max_entries:,} parts, "
+                f"{limits.max_compression_ratio} to 1"
+            )
     slugs = [path.parent.name for path in sorted(workspace.clients_dir.glob("*/client.yaml"))]
     if not slugs:
         _say(f"No client.yaml under {workspace.clients_dir}")
         return 1
-    failures = 0
     for slug in slugs:
         try:
             config = load_client_config(workspace.clients_dir / slug / "client.yaml")

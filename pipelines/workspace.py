@@ -10,12 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic_core import ErrorDetails
 
-from pipelines.config.loader import CONFIG_FILE_NAME, ConfigError, Problem, load_client_config
+from pipelines.config.loader import CONFIG_FILE_NAME, load_client_config
 from pipelines.config.model import SLUG_PATTERN, ClientConfig
-from pipelines.ingest.containers import ArchiveLimits
 
 logger = logging.getLogger(__name__)
 
@@ -200,64 +197,3 @@ def _checked(slug: str) -> str:
     if not SLUG_PATTERN.match(slug):
         raise ValueError(f"not a client slug: {slug!r}")
     return slug
-
-
-SETTINGS_FILE_NAME = "settings.yaml"
-
-
-class Settings(BaseModel):
-    """The workspace's own settings, `CAP_HOME/settings.yaml` (optional: defaults when absent).
-
-    ```yaml
-    limits:                       # xlsx, xlsm and ods files, checked before they are parsed
-      max_uncompressed_mb: 500    # all parts of the zip inflated
-      max_compression_ratio: 100  # inflated to compressed, per part and overall
-      max_entries: 10000          # parts in the zip
-      max_cells: 3000000          # cells of all sheets, as the rectangle each spans
-    ```
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    limits: ArchiveLimits = ArchiveLimits()
-
-
-def load_settings(workspace: Workspace) -> Settings:
-    """The validated `settings.yaml` of the workspace, or the defaults when there is none;
-    raise `ConfigError` naming each problem (unknown key, value out of range)."""
-    path = workspace.home / SETTINGS_FILE_NAME
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return Settings()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, [Problem("", None, f"cannot be read: {exc}")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(path, [Problem("", line, f"invalid YAML: {problem}")]) from None
-    if data is None:
-        return Settings()
-    if not isinstance(data, dict):
-        raise ConfigError(
-            path, [Problem("", None, f"expected a mapping of keys, got {type(data).__name__}")]
-        )
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(path, [_settings_problem(error) for error in exc.errors()]) from None
-
-
-def _settings_problem(error: ErrorDetails) -> Problem:
-    loc = [str(part) for part in error["loc"]]
-    key_path = ".".join(loc)
-    if error["type"] == "extra_forbidden":
-        section: type[BaseModel] = Settings
-        for part in loc[:-1]:
-            section = section.model_fields[part].annotation  # type: ignore[assignment]
-        allowed = ", ".join(section.model_fields)
-        return Problem(key_path, None, f"unknown key {loc[-1]!r}; expected one of: {allowed}")
-    return Problem(key_path, None, f"{error['msg']}, got {error.get('input')!r}")

@@ -7,9 +7,13 @@ RSS is measured (`ru_maxrss` of the children of a process that runs only that on
 
 import contextlib
 import datetime as dt
+import errno
+import hashlib
 import io
 import json
 import os
+import random
+import string
 import subprocess
 import sys
 import threading
@@ -22,9 +26,11 @@ import openpyxl
 import pytest
 from client_folders import write_client
 
+from pipelines.cli import main
 from pipelines.config.loader import ConfigError
 from pipelines.config.model import ClientConfig
-from pipelines.ingest import archive
+from pipelines.config.settings import WorkbookLimits, load_settings
+from pipelines.ingest import archive, containers, readers
 from pipelines.ingest.archive import (
     archive_inbox,
     inbox_files,
@@ -32,12 +38,12 @@ from pipelines.ingest.archive import (
     list_inbox,
     unarchived_files,
 )
-from pipelines.ingest.containers import ArchiveLimits
+from pipelines.ingest.containers import workbook_limit_problem
 from pipelines.ingest.load import load_received, parse_file
 from pipelines.ingest.manifest import MANIFEST_NAME
 from pipelines.run import run_clients
 from pipelines.warehouse import open_warehouse
-from pipelines.workspace import Workspace, load_settings
+from pipelines.workspace import Workspace
 
 TODAY = dt.date(2026, 11, 26)
 NOW = dt.datetime(2026, 11, 26, 8, 0)
@@ -214,7 +220,7 @@ def parse_in_child(path: Path) -> tuple[list[list[str]], int]:
     return json.loads(report["out"]), report["peak"]
 
 
-# --- 1. archive limits --------------------------------------------------------------------------
+# --- 1. workbook limits ------------------------------------------------------------------------
 
 
 def test_the_issues_zip_bomb_is_rejected_before_it_is_parsed_in_little_memory(
@@ -225,7 +231,7 @@ def test_the_issues_zip_bomb_is_rejected_before_it_is_parsed_in_little_memory(
     rejections, peak = parse_in_child(bomb)
     assert rejections == [
         [
-            "archive_limits",
+            "workbook_limits",
             "the file was not opened: the workbook inflates to more than 200 MB (part "
             f"'xl/worksheets/sheet1.xml': {bomb.stat().st_size / MB:.1f} MB compressed, more "
             "than 201.0 MB inflated), over the limit of 200 MB (limits.max_uncompressed_mb in "
@@ -248,7 +254,7 @@ def test_a_bomb_is_stored_as_a_rejection_and_nothing_else(tmp_path: Path) -> Non
         ((status, message),) = con.execute("select status, message from files").fetchall()
         rules = con.execute("select rule from rejections").fetchall()
     assert summary.rejected == ["Tableau de bord.xlsx"]
-    assert (values, status, rules) == (0, "rejected", [("archive_limits",)])
+    assert (values, status, rules) == (0, "rejected", [("workbook_limits",)])
     assert message.startswith(
         "whole file: the file was not opened: part 'xl/worksheets/sheet1.xml' inflates from "
     )
@@ -266,7 +272,7 @@ def test_a_part_compressed_over_the_ratio_is_named_with_its_sizes(tmp_path: Path
     path = write_workbook(tmp_path / "ratio.xlsx", row, repeat=2000)  # 4 MB inflated
     parsed = parse_file(path, "ratio.xlsx", "production", config(), TODAY)
     ((rule, message),) = [(r.rule, r.message) for r in parsed.rejections]
-    assert rule == "archive_limits"
+    assert rule == "workbook_limits"
     assert message.startswith(
         "the file was not opened: part 'xl/worksheets/sheet1.xml' inflates from 0.0 MB to more "
         "than "
@@ -288,7 +294,7 @@ def test_a_zip_directory_that_lies_about_sizes_is_caught_by_measuring(tmp_path: 
     parsed = parse_file(path, "forged.xlsx", "production", config(), TODAY)
     assert [(r.rule, r.message) for r in parsed.rejections] == [
         (
-            "archive_limits",
+            "workbook_limits",
             "the file was not opened: part 'xl/worksheets/sheet1.xml' declares 100 bytes but "
             "inflates to more: the zip's directory is forged",
         )
@@ -307,7 +313,7 @@ def test_two_far_apart_cells_do_not_make_calamine_allocate_the_sheet_between(
     rejections, peak = parse_in_child(path)
     assert rejections == [
         [
-            "archive_limits",
+            "workbook_limits",
             "the file was not opened: the workbook's sheets span more than 2,000,000 cells "
             "(part 'xl/worksheets/sheet1.xml' spans 1,048,576 rows and 16,384 columns), over "
             "the limit of 2,000,000 (limits.max_cells in settings.yaml)",
@@ -316,9 +322,9 @@ def test_two_far_apart_cells_do_not_make_calamine_allocate_the_sheet_between(
     assert peak < 300 * MB
 
 
-def test_rows_out_of_order_are_caught_when_the_sheet_is_read(tmp_path: Path) -> None:
-    """The XML's last row says 1 row; the cells span 300 rows of 16,384 columns: caught on the
-    exact rectangle, before a Python object is made of each cell."""
+def test_rows_out_of_order_are_caught_before_the_sheet_is_read(tmp_path: Path) -> None:
+    """The XML's last row says 1 row; the cells span 300 rows of 16,384 columns: every
+    reference counts, not only the last row's."""
     path = write_workbook(
         tmp_path / "shuffled.xlsx",
         b'<row r="300"><c r="A300"><v>1</v></c></row><row r="1"><c r="XFD1"><v>2</v></c></row>',
@@ -326,12 +332,39 @@ def test_rows_out_of_order_are_caught_when_the_sheet_is_read(tmp_path: Path) -> 
     rejections, peak = parse_in_child(path)
     assert rejections == [
         [
-            "archive_limits",
-            "sheet 'Lyon' spans 300 rows and 16,384 columns, 4,915,200 cells, over the limit of "
-            "2,000,000 (limits.max_cells in settings.yaml)",
+            "workbook_limits",
+            "the file was not opened: the workbook's sheets span more than 2,000,000 cells "
+            "(part 'xl/worksheets/sheet1.xml' spans 300 rows and 16,384 columns), over the "
+            "limit of 2,000,000 (limits.max_cells in settings.yaml)",
         ]
     ]
-    assert peak < 400 * MB
+    assert peak < 300 * MB
+    # The second line, after python-calamine has read the sheet, still holds on its own.
+    with pytest.raises(readers.FileProblem) as raised:
+        list(readers._read_workbook(path, "xlsx", WorkbookLimits()))
+    assert (raised.value.rule, str(raised.value)) == (
+        "workbook_limits",
+        "sheet 'Lyon' spans 300 rows and 16,384 columns, 4,915,200 cells, over the limit of "
+        "2,000,000 (limits.max_cells in settings.yaml)",
+    )
+
+
+def test_rows_and_cells_without_a_reference_count_one_after_the_other(tmp_path: Path) -> None:
+    """17,000 cells without `r` in row 300: python-calamine places them side by side, 5.1
+    million cells, from a 2 KB file."""
+    path = write_workbook(
+        tmp_path / "loose.xlsx",
+        [
+            b'<row r="1"><c r="A1"><v>1</v></c></row><row r="300">',
+            b"<c><v>1</v></c>" * 17_000,
+            b"</row>",
+        ],
+    )
+    assert limit_problem(path) == (
+        "the workbook's sheets span more than 2,000,000 cells (part 'xl/worksheets/sheet1.xml' "
+        "spans 300 rows and 17,001 columns), over the limit of 2,000,000 (limits.max_cells in "
+        "settings.yaml)"
+    )
 
 
 def test_a_shared_string_copied_into_every_cell_is_counted_as_often(tmp_path: Path) -> None:
@@ -350,7 +383,7 @@ def test_a_shared_string_copied_into_every_cell_is_counted_as_often(tmp_path: Pa
     assert path.stat().st_size < 300_000
     rejections, peak = parse_in_child(path)
     ((rule, message),) = rejections
-    assert rule == "archive_limits"
+    assert rule == "workbook_limits"
     assert message.startswith(
         "the file was not opened: the text of the workbook's cells is more than 200 MB once "
         "each shared string is copied into the cells that show it ("
@@ -372,9 +405,9 @@ def test_a_healthy_workbook_passes_the_limits_and_loads(tmp_path: Path) -> None:
 
 def test_limits_are_workspace_settings_and_checked(tmp_path: Path) -> None:
     workspace = Workspace(tmp_path)
-    assert load_settings(workspace).limits == ArchiveLimits()
+    assert load_settings(workspace.home).limits == WorkbookLimits()
     (tmp_path / "settings.yaml").write_text("limits:\n  max_entries: 4\n", encoding="utf-8")
-    assert load_settings(workspace).limits.max_entries == 4
+    assert load_settings(workspace.home).limits.max_entries == 4
     inbox = workspace.inbox("hostile")
     inbox.mkdir(parents=True)
     write_workbook(inbox / "ok.xlsx", healthy_rows())  # five parts
@@ -389,7 +422,7 @@ def test_limits_are_workspace_settings_and_checked(tmp_path: Path) -> None:
         "limits:\n  max_cels: 10\n  max_compression_ratio: 0\n", encoding="utf-8"
     )
     with pytest.raises(ConfigError) as raised:
-        load_settings(workspace)
+        load_settings(workspace.home)
     assert str(raised.value).splitlines() == [
         f"{tmp_path / 'settings.yaml'}: 2 problems",
         "  limits.max_compression_ratio: Input should be greater than 0, got 0",
@@ -727,6 +760,388 @@ def test_a_file_that_breaks_its_own_mark_is_rejected_with_its_line(tmp_path: Pat
     parsed = parse_file(path, path.name, "finance", config(WIDE_SOURCE), TODAY)
     assert [(r.rule, r.row) for r in parsed.rejections] == [("encoding_mismatch", 5)]
     assert parsed.rejections[0].message.startswith("line 5 is not valid UTF-8 (byte 0xe9)")
+
+
+# --- 5. what a review found: limits that cannot be fooled, unreadable files, one read -----------
+
+
+def limit_problem(path: Path) -> str | None:
+    return workbook_limit_problem(path, WorkbookLimits())
+
+
+WIDE_THEN_LONG = b'<row r="1"><c r="XFD1"><v>1</v></c></row>' + b"".join(
+    f'<row r="{r}"><c r="A{r}"><v>{r}</v></c></row>'.encode() for r in range(2, 6001)
+)
+
+
+def test_the_widest_cell_in_an_earlier_row_is_counted_before_calamine_reads_it(
+    tmp_path: Path,
+) -> None:
+    """XFD1 in row 1, A6000 in row 6000, no `<dimension>`: 98 million cells for calamine (3 GB
+    measured), though the last row of each block is one column wide."""
+    path = write_workbook(tmp_path / "wide.xlsx", WIDE_THEN_LONG)
+    assert path.stat().st_size < 60_000
+    rejections, peak = parse_in_child(path)
+    assert rejections == [
+        [
+            "workbook_limits",
+            "the file was not opened: the workbook's sheets span more than 2,000,000 cells "
+            "(part 'xl/worksheets/sheet1.xml' spans 6,000 rows and 16,384 columns), over "
+            "the limit of 2,000,000 (limits.max_cells in settings.yaml)",
+        ]
+    ]
+    assert peak < 300 * MB
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        (b'<row r="1"><c r="A1"><v>1</v></c></row>', b'<row r="1048576"><c r="XFD1"/></row>'),
+        (b"<row r='1'><c r = 'XFD1'><v>1</v></c></row>", b'<row r="200"><c r="A200"/></row>'),
+        (b'<row\nr="1"><c\tr="xfd1"><v>1</v></c></row>', b'<row r="200"><c r="A200"/></row>'),
+        (b'<row r="1"><c r="A1048576"><v>1</v></c></row>', b'<row r="2"><c r="XFD2"/></row>'),
+    ],
+)
+def test_every_reference_counts_however_it_is_written_and_wherever_it_is(
+    tmp_path: Path, first: bytes, last: bytes
+) -> None:
+    """Single quotes, spaces around `=`, a tab before `r`, lower case, a row number larger
+    than the row it is written in: all read as python-calamine reads them."""
+    path = write_workbook(tmp_path / "refs.xlsx", [first, last])
+    problem = limit_problem(path)
+    assert problem is not None
+    assert "16,384 columns" in problem
+    assert "over the limit of 2,000,000 (limits.max_cells in settings.yaml)" in problem
+
+
+def test_a_reference_cut_by_the_end_of_a_block_is_read_whole(tmp_path: Path) -> None:
+    """The part is measured in 1 MiB blocks: `r="XFD1"` is cut between X and FD1 (column 24 on
+    its own), in a row of text filling the first block."""
+    start = SHEET_START + b'<row r="1"><c r="A1" t="inlineStr"><is><t>'
+    cell = b'</t></is></c><c r="X'
+    letters = random.Random(20261207).choices(string.ascii_letters, k=containers.BLOCK_BYTES)
+    text = "".join(letters)[: containers.BLOCK_BYTES - len(start) - len(cell)].encode()
+    rows = [
+        b'<row r="1"><c r="A1" t="inlineStr"><is><t>' + text + cell + b'FD1"><v>1</v></c></row>',
+        b"".join(f'<row r="{r}"><c r="A{r}"><v>{r}</v></c></row>'.encode() for r in range(2, 201)),
+    ]
+    path = write_workbook(tmp_path / "cut.xlsx", rows)
+    with zipfile.ZipFile(path) as book:
+        part = book.read("xl/worksheets/sheet1.xml")
+    assert part[containers.BLOCK_BYTES - 1 : containers.BLOCK_BYTES + 3] == b"XFD1"
+    assert limit_problem(path) == (
+        "the workbook's sheets span more than 2,000,000 cells (part 'xl/worksheets/sheet1.xml' "
+        "spans 200 rows and 16,384 columns), over the limit of 2,000,000 (limits.max_cells in "
+        "settings.yaml)"
+    )
+
+
+def test_the_measure_of_an_ordinary_workbook_stays_within_its_rows(tmp_path: Path) -> None:
+    """Every row of a 2,000-row workbook is read for its references, not over-counted: the
+    same workbook passes at 2,000 x 3 cells and is refused one cell under."""
+    rows = [HEADER_ROW] + [
+        f'<row r="{r}"><c r="A{r}"><v>{r}</v></c><c r="B{r}"><v>1</v></c>'
+        f'<c r="C{r}"><v>2</v></c></row>'.encode()
+        for r in range(2, 2001)
+    ]
+    path = write_workbook(tmp_path / "ordinary.xlsx", rows)
+    assert workbook_limit_problem(path, WorkbookLimits(max_cells=6000)) is None
+    assert "spans 2,000 rows and 3 columns" in (
+        workbook_limit_problem(path, WorkbookLimits(max_cells=5999)) or ""
+    )
+
+
+ODS_CONTENT = (
+    '<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:'
+    'names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:'
+    'xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+    'office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Lyon">'
+    "{rows}</table:table></office:spreadsheet></office:body></office:document-content>"
+)
+ODS_MANIFEST = (
+    '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:'
+    'tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" '
+    'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-'
+    'entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>'
+)
+
+
+def ods_cell(text: str, value: str | None = None, repeat: int = 1) -> str:
+    """A cell with content (a float when `value` is given), `repeat` times over."""
+    repeated = f' table:number-columns-repeated="{repeat}"' if repeat > 1 else ""
+    kind = (
+        f'office:value-type="float" office:value="{value}"'
+        if value
+        else ('office:value-type="string"')
+    )
+    return f"<table:table-cell{repeated} {kind}><text:p>{text}</text:p></table:table-cell>"
+
+
+def write_ods(path: Path, rows: str) -> Path:
+    """A minimal ods whose sheet `Lyon` holds `rows` (table:table-row elements)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
+        book.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
+        book.writestr("content.xml", ODS_CONTENT.format(rows=rows))
+        book.writestr("META-INF/manifest.xml", ODS_MANIFEST)
+    return path
+
+
+def test_an_ods_cell_repeated_a_thousand_by_twenty_thousand_times_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A 780-byte file that python-calamine makes 20 million cells of (1.25 GB measured)."""
+    path = write_ods(
+        tmp_path / "Tableau de bord.ods",
+        '<table:table-row table:number-rows-repeated="1000">'
+        + ods_cell("1", "1", repeat=20_000)
+        + "</table:table-row>",
+    )
+    assert path.stat().st_size < 1000
+    rejections, peak = parse_in_child(path)
+    assert rejections == [
+        [
+            "workbook_limits",
+            "the file was not opened: the workbook's sheets span more than 2,000,000 cells (part "
+            "'content.xml' holds more than 20,000,000 cells, repeats included), over the limit "
+            "of 2,000,000 (limits.max_cells in settings.yaml)",
+        ]
+    ]
+    assert peak < 300 * MB
+
+
+def test_repeated_ods_rows_count_each_copy_across_rows_and_sheets(tmp_path: Path) -> None:
+    """700,000 copies of a 3-cell row: 2.1 million cells, though each row is small."""
+    row = ods_cell("janv. 2024") + ods_cell("1", "1") + ods_cell("2", "2")
+    path = write_ods(
+        tmp_path / "rows.ods",
+        f'<table:table-row table:number-rows-repeated="700000">{row}</table:table-row>',
+    )
+    assert "holds more than 2,100,000 cells, repeats included" in (limit_problem(path) or "")
+    path = write_ods(
+        tmp_path / "rows.ods",
+        f'<table:table-row table:number-rows-repeated="600000">{row}</table:table-row>',
+    )
+    assert limit_problem(path) is None
+
+
+def test_libreoffice_empty_repeats_to_the_sheets_end_are_not_counted(tmp_path: Path) -> None:
+    """LibreOffice writes an empty cell repeated to the last column and an empty row repeated
+    to the last row: python-calamine keeps no cell for them (10 MB measured), so neither does
+    the count; the test fixtures saved by LibreOffice pass too."""
+    header = ods_cell("Mois") + ods_cell("Unités")
+    data = ods_cell("janv. 2024") + ods_cell("100", "100")
+    empty_tail = '<table:table-cell table:style-name="ce1" table:number-columns-repeated="16382"/>'
+    path = write_ods(
+        tmp_path / "Tableau de bord.ods",
+        f"<table:table-row>{header}{empty_tail}</table:table-row>"
+        f"<table:table-row>{data}{empty_tail}</table:table-row>"
+        '<table:table-row table:number-rows-repeated="1048574"><table:table-cell '
+        'table:number-columns-repeated="16384"/></table:table-row>',
+    )
+    assert limit_problem(path) is None
+    assert workbook_limit_problem(path, WorkbookLimits(max_cells=4)) is None
+    rejections, peak = parse_in_child(path)
+    assert rejections == []
+    assert peak < 300 * MB
+    for fixture in sorted((ROOT / "tests" / "fixtures").glob("*.ods")):
+        assert limit_problem(fixture) is None, fixture
+
+
+def write_parts(path: Path, sheet: bytes, compression: int) -> Path:
+    """A workbook whose sheet part is compressed with `compression` (bzip2, lzma)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
+        book.writestr("[Content_Types].xml", CONTENT_TYPES)
+        book.writestr("_rels/.rels", ROOT_RELS)
+        book.writestr("xl/workbook.xml", WORKBOOK)
+        book.writestr("xl/_rels/workbook.xml.rels", WORKBOOK_RELS.format(more=""))
+        book.writestr("xl/worksheets/sheet1.xml", sheet, compress_type=compression)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("compression", "said"),
+    [(zipfile.ZIP_BZIP2, "compression 12 (bzip2)"), (zipfile.ZIP_LZMA, "compression 14 (lzma)")],
+)
+def test_a_part_compressed_otherwise_than_deflate_is_refused_unopened(
+    tmp_path: Path, compression: int, said: str
+) -> None:
+    """A bzip2 bomb: 150 MB of one repeated row in 1 KB, which nothing here can measure."""
+    row = b'<row><c t="inlineStr"><is><t>' + b"A" * 4000 + b"</t></is></c></row>"
+    path = write_parts(
+        tmp_path / "Tableau de bord.xlsx",
+        SHEET_START + row * 40_000 + SHEET_END,
+        compression,
+    )
+    assert path.stat().st_size < 100_000
+    parsed = parse_file(path, path.name, "production", config(), TODAY)
+    assert [(r.rule, r.message) for r in parsed.rejections] == [
+        (
+            "workbook_limits",
+            f"the file was not opened: part 'xl/worksheets/sheet1.xml' cannot be checked: {said}, "
+            "where only stored and deflate are read (save it again from Excel or LibreOffice)",
+        )
+    ]
+
+
+def test_a_corrupt_deflate_stream_is_refused_unopened(tmp_path: Path) -> None:
+    path = write_workbook(tmp_path / "Tableau de bord.xlsx", healthy_rows(12) * 50)
+    with zipfile.ZipFile(path) as book:
+        info = book.getinfo("xl/worksheets/sheet1.xml")
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode())
+    with path.open("rb") as raw:
+        raw.seek(info.header_offset + 28)
+        start += int.from_bytes(raw.read(2), "little")
+    data[start : start + 64] = b"\xff" * 64  # a reserved block type
+    path.write_bytes(bytes(data))
+    problem = limit_problem(path)
+    assert problem == (
+        "part 'xl/worksheets/sheet1.xml' cannot be checked: its compressed bytes are corrupt "
+        "(Error -3 while decompressing data: invalid block type) (save it again from Excel or "
+        "LibreOffice)"
+    )
+
+
+def test_a_file_that_is_not_a_zip_at_all_is_left_to_the_reader(tmp_path: Path) -> None:
+    path = tmp_path / "Tableau de bord.xlsx"
+    path.write_bytes(b"PK\x03\x04" + b"\x00" * 200)
+    assert limit_problem(path) is None
+    parsed = parse_file(path, path.name, "production", config(), TODAY)
+    assert [r.rule for r in parsed.rejections] != ["workbook_limits"]
+
+
+@pytest.mark.parametrize("failure", ["open", "read"])
+def test_an_unreadable_inbox_file_is_refused_and_listed_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """EACCES on open, EIO on read: that file is listed as refused; the other one is
+    archived, and the inbox sensor goes on."""
+    workspace = Workspace(tmp_path / "home")
+    workspace.ensure()
+    inbox = workspace.inbox("hostile")
+    inbox.mkdir(parents=True)
+    write_workbook(inbox / "Tableau de bord.xlsx", healthy_rows())
+    broken = inbox / "Production mars.xlsx"
+    write_workbook(broken, healthy_rows(3))
+    real_open, real_read = os.open, os.read
+    broken_fds: set[int] = set()
+
+    def failing_open(path, flags, *args, **kwargs):
+        if Path(path) == broken and failure == "open":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        fd = real_open(path, flags, *args, **kwargs)
+        if Path(path) == broken:
+            broken_fds.add(fd)
+        return fd
+
+    def failing_read(fd, size):
+        if fd in broken_fds:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_read(fd, size)
+
+    monkeypatch.setattr(archive.os, "open", failing_open)
+    monkeypatch.setattr(archive.os, "read", failing_read)
+    reason = "Permission denied" if failure == "open" else "Input/output error"
+    assert unarchived_files(workspace, "hostile") == [inbox / "Tableau de bord.xlsx"]
+    with open_warehouse(workspace.warehouse("hostile")) as con:
+        summary = archive_inbox(workspace, "hostile", config(), con, NOW)
+    assert summary.received == ["Tableau de bord.xlsx"]
+    assert summary.refused == [
+        archive.RefusedEntry(
+            "Production mars.xlsx",
+            "unreadable file",
+            f"'Production mars.xlsx' cannot be read: {reason}; not archived (check its "
+            "permissions, or copy it into the inbox again)",
+        )
+    ]
+    assert [p.suffix for p in workspace.archive("hostile").iterdir()] == [".xlsx", ".jsonl"] or (
+        sorted(p.suffix for p in workspace.archive("hostile").iterdir()) == [".jsonl", ".xlsx"]
+    )
+
+
+def test_a_file_still_being_written_is_archived_under_the_digest_of_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's sync tool appends to the file while it is archived: what the archive
+    holds is named by the SHA-256 of those very bytes (one read, hashed while copied)."""
+    workspace = Workspace(tmp_path / "home")
+    workspace.ensure()
+    inbox = workspace.inbox("hostile")
+    inbox.mkdir(parents=True)
+    growing = inbox / "export_2024-12.csv"
+    growing.write_bytes(b"Site;Mois;Indicateur;Valeur\r\nLyon;janv. 2024;CA;1000\r\n")
+    real_read = os.read
+    appended: list[bool] = []
+
+    def read_then_grow(fd, size):
+        block = real_read(fd, size)
+        if not block and not appended:  # the end of the first read: the writer goes on
+            appended.append(True)
+            with growing.open("ab") as out:
+                out.write("Lyon;févr. 2024;CA;1100\r\n".encode("cp1252"))
+        return block
+
+    monkeypatch.setattr(archive.os, "read", read_then_grow)
+    with open_warehouse(workspace.warehouse("hostile")) as con:
+        summary = archive_inbox(workspace, "hostile", config(LONG_SOURCE), con, NOW)
+        (size,) = con.execute("select size_bytes from files").fetchone()
+    assert summary.received == ["export_2024-12.csv"]
+    (stored,) = [p for p in workspace.archive("hostile").iterdir() if p.suffix == ".csv"]
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == stored.stem
+    assert stored.stat().st_size == size
+    assert [p.name for p in workspace.archive("hostile").iterdir() if "partial" in p.name] == []
+
+
+@pytest.mark.parametrize("mark", ["UTF-16 LE", "UTF-16 BE"])
+def test_a_web_page_saved_as_utf16_is_named_for_what_it_is(tmp_path: Path, mark: str) -> None:
+    """Its mark says big- or little-endian: read as such, the page is an HTML page."""
+    path = tmp_path / "Tableau de bord.xls"
+    path.write_bytes(ENCODED[mark](CONTENTS["html"][0].decode("cp1252")))
+    parsed = parse_file(
+        path, path.name, "production", config({**SHEET_SOURCE, "pattern": "*"}), TODAY
+    )
+    assert [(r.rule, r.message) for r in parsed.rejections] == [
+        ("content_mismatch", f"the file is named .xls but its content is {CONTENTS['html'][1]}")
+    ]
+
+
+def test_check_config_names_the_settings_file_and_key_of_a_typo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    write_client(tmp_path, "helios")
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("limits:\n  max_cells: 3000000\n", encoding="utf-8")
+    assert main(["check-config", "--home", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "ok   settings.yaml: workbooks up to 200 MB inflated, 3,000,000 cells, 10,000 parts, "
+        "100 to 1"
+    )
+    settings.write_text("limits:\n  max_cels: 3000000\n", encoding="utf-8")
+    assert main(["check-config", "--home", str(tmp_path)]) == 1
+    output = capsys.readouterr().out
+    assert f"FAIL {settings}: 1 problem" in output
+    assert (
+        "  limits.max_cels: unknown key 'max_cels'; expected one of: max_uncompressed_mb, "
+        "max_compression_ratio, max_entries, max_cells"
+    ) in output
+    assert "ok   helios:" in output
+
+
+def test_the_workspace_module_depends_on_no_ingest_stage() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, pipelines.workspace; "
+            "print(sorted(m for m in sys.modules if m.startswith('pipelines.ingest')))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
 
 
 # --- the whole pipeline, a hostile client beside a healthy one ----------------------------------

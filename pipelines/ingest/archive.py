@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,17 @@ def entry_kind(mode: int) -> str:
     return next((kind for test, kind in _KINDS if test(mode)), "special file")
 
 
+def unreadable_entry(name: str, error: OSError) -> RefusedEntry:
+    """The refusal of a regular file that cannot be read (no permission, an I/O error)."""
+    reason = error.strerror or str(error)
+    return RefusedEntry(
+        name,
+        "unreadable file",
+        f"{name!r} cannot be read: {reason}; not archived (check its permissions, or copy it "
+        "into the inbox again)",
+    )
+
+
 def refused_entry(name: str, kind: str, swapped: bool = False) -> RefusedEntry:
     """The refusal of an inbox entry that is a `kind`, with the consultant's message."""
     advice = _ADVICE.get(kind, "only regular files are read")
@@ -100,14 +112,20 @@ class RegularFile:
 
     def __init__(self, path: Path) -> None:
         """Open `path` if and only if it is itself a regular file: a link is not followed, a
-        FIFO does not block; raise `NotRegularFile` otherwise (`OSError` if it is gone)."""
+        FIFO does not block; raise `NotRegularFile` otherwise, and for a file that cannot be
+        opened (no permission, an I/O error); `FileNotFoundError` if it is gone."""
         try:
             self.fd = os.open(path, _OPEN_FLAGS)
+        except FileNotFoundError:
+            raise
         except OSError as error:
             mode = os.lstat(path).st_mode if os.path.lexists(path) else 0
-            if not mode or stat.S_ISREG(mode):
-                raise
+            if not mode:
+                raise FileNotFoundError(error.errno, error.strerror, str(path)) from error
+            if stat.S_ISREG(mode):
+                raise NotRegularFile(unreadable_entry(path.name, error)) from error
             raise NotRegularFile(refused_entry(path.name, entry_kind(mode), True)) from error
+        self.name = path.name
         self.stat = os.fstat(self.fd)
         if not stat.S_ISREG(self.stat.st_mode):
             os.close(self.fd)
@@ -120,10 +138,14 @@ class RegularFile:
         os.close(self.fd)
 
     def blocks(self) -> Iterator[bytes]:
-        """The file's bytes from its start, in 1 MiB blocks."""
-        os.lseek(self.fd, 0, os.SEEK_SET)
-        while block := os.read(self.fd, 1 << 20):
-            yield block
+        """The file's bytes from its start, in 1 MiB blocks; a read error (EIO) raises
+        `NotRegularFile` with the reason."""
+        try:
+            os.lseek(self.fd, 0, os.SEEK_SET)
+            while block := os.read(self.fd, 1 << 20):
+                yield block
+        except OSError as error:
+            raise NotRegularFile(unreadable_entry(self.name, error)) from error
 
     def sha256(self) -> str:
         """Hex SHA-256 of the file's bytes."""
@@ -132,15 +154,24 @@ class RegularFile:
             digest.update(block)
         return digest.hexdigest()
 
-    def copy_to(self, target: Path) -> None:
-        """Write the file's bytes to `target` (through `<target>.partial`, then renamed), with
-        the file's modification time."""
-        partial = target.with_name(target.name + ".partial")
-        with partial.open("wb") as out:
-            for block in self.blocks():
-                out.write(block)
-        os.utime(partial, ns=(self.stat.st_atime_ns, self.stat.st_mtime_ns))
-        os.replace(partial, target)
+    def copy_hashed(self, folder: Path) -> tuple[str, Path]:
+        """Copy the file's bytes into `folder/<random>.partial` and hash them on the way, in
+        one read: the digest is that of the bytes copied, even if the file is still being
+        written. The partial file has the file's modification time; the caller names it by
+        its digest (or deletes it)."""
+        digest = hashlib.sha256()
+        handle, name = tempfile.mkstemp(suffix=".partial", dir=folder)
+        partial = Path(name)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                for block in self.blocks():
+                    digest.update(block)
+                    out.write(block)
+            os.utime(partial, ns=(self.stat.st_atime_ns, self.stat.st_mtime_ns))
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return digest.hexdigest(), partial
 
 
 def sha256_of(path: Path) -> str:
@@ -223,41 +254,48 @@ def archive_inbox(
         except FileNotFoundError:  # removed since the listing
             continue
         with opened:
-            digest = opened.sha256()
-            known = [
-                name
-                for (name,) in execute_sql(
-                    con, "select_file_names_by_sha256", {"sha256": digest}
-                ).fetchall()
-            ]
-            if path.name in known:
-                summary.already_known += 1
+            try:
+                digest, partial = opened.copy_hashed(archive)
+            except NotRegularFile as refusal:
+                summary.refused.append(refusal.entry)
                 continue
-            status = opened.stat
-            record = {
-                "sha256": digest,
-                "original_name": path.name,
-                "size_bytes": status.st_size,
-                "source": source_for(config, path.name),
-                "received_at": now,
-                "delivered_at": dt.datetime.fromtimestamp(status.st_mtime, dt.UTC).replace(
-                    tzinfo=None
-                ),
-            }
-            if known:
-                message = f"same bytes as {known[0]!r}, already received: not loaded again"
-                execute_sql(
-                    con, "insert_file", {**record, "status": "duplicate", "message": message}
-                )
-                summary.duplicates.append(path.name)
-                logger.info("%s: %s is a copy of %s", slug, path.name, known[0])
-                continue
-            target = archive_path(workspace, slug, digest, path.name)
-            if not target.exists():
-                opened.copy_to(target)
-            execute_sql(con, "insert_file", {**record, "status": "received", "message": None})
-            summary.received.append(path.name)
-            logger.info("%s: archived %s as %s", slug, path.name, target.name)
+            try:
+                known = [
+                    name
+                    for (name,) in execute_sql(
+                        con, "select_file_names_by_sha256", {"sha256": digest}
+                    ).fetchall()
+                ]
+                if path.name in known:
+                    summary.already_known += 1
+                    continue
+                status = opened.stat
+                record = {
+                    "sha256": digest,
+                    "original_name": path.name,
+                    "size_bytes": partial.stat().st_size,
+                    "source": source_for(config, path.name),
+                    "received_at": now,
+                    "delivered_at": dt.datetime.fromtimestamp(status.st_mtime, dt.UTC).replace(
+                        tzinfo=None
+                    ),
+                }
+                if known:
+                    message = f"same bytes as {known[0]!r}, already received: not loaded again"
+                    execute_sql(
+                        con, "insert_file", {**record, "status": "duplicate", "message": message}
+                    )
+                    summary.duplicates.append(path.name)
+                    logger.info("%s: %s is a copy of %s", slug, path.name, known[0])
+                    continue
+                target = archive_path(workspace, slug, digest, path.name)
+                if not target.exists():  # never modified: an archived file has these bytes
+                    os.replace(partial, target)
+                execute_sql(con, "insert_file", {**record, "status": "received", "message": None})
+                summary.received.append(path.name)
+                logger.info("%s: archived %s as %s", slug, path.name, target.name)
+            finally:  # a copy not kept (known bytes, an error) is dropped
+                partial.unlink(missing_ok=True)
     record_receptions(workspace, slug, con)
     for entry in summary.refused:
         logger.warning("%s: refused %s", slug, entry.message)
@@ -293,7 +331,10 @@ def unarchived_files(workspace: Workspace, slug: str) -> list[Path]:
     for path in inbox_files(workspace, slug):
         try:
             digest = sha256_of(path)
-        except (NotRegularFile, FileNotFoundError):
+        except FileNotFoundError:
+            continue
+        except NotRegularFile as refusal:  # listed by the run, which archives the rest
+            logger.warning("%s: %s", slug, refusal.entry.message)
             continue
         if not archive_path(workspace, slug, digest, path.name).exists():
             unarchived.append(path)

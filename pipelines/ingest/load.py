@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 
 from pipelines.config.model import ClientConfig, LongSource
+from pipelines.config.settings import WorkbookLimits, load_settings
 from pipelines.ingest.archive import archive_path
 from pipelines.ingest.cells import RawCells
-from pipelines.ingest.containers import ArchiveLimits
 from pipelines.ingest.formulas import formula_problems
 from pipelines.ingest.layouts import locate_cells
 from pipelines.ingest.long_csv import locate_long_csv
@@ -36,7 +36,7 @@ from pipelines.ingest.retry import config_sha256, requeue_after_config_change
 from pipelines.ingest.text import normalize
 from pipelines.sql import execute_sql
 from pipelines.warehouse import damage, transaction
-from pipelines.workspace import Workspace, load_settings
+from pipelines.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def load_received(
     summary.retried = requeue_after_config_change(con, config, config_hash)
     if summary.retried:
         logger.info("%s: client.yaml changed, read again: %s", slug, ", ".join(summary.retried))
-    limits = load_settings(workspace).limits
+    limits = load_settings(workspace.home).limits
     pending = execute_sql(con, "select_received_files").fetchall()
     for digest, name, source_name, delivered_at in pending:
         path = archive_path(workspace, slug, digest, name)
@@ -120,7 +120,7 @@ def parse_file(
     config: ClientConfig,
     today: dt.date,
     con: duckdb.DuckDBPyConnection | None = None,
-    limits: ArchiveLimits | None = None,
+    limits: WorkbookLimits | None = None,
 ) -> ParsedFile:
     """Read one archived file with the source it matched; problems become rejections.
 

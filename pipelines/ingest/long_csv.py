@@ -114,9 +114,9 @@ def checked_text(path: Path, encoding: str, work_dir: Path) -> CheckedText:
         start = stream.read(3)
     for mark, codec, name in BOMS:
         if start.startswith(mark):
-            if codec == "utf-16":
-                try:
-                    path = _utf8_copy(path, codec, work_dir)
+            if codec.startswith("utf-16"):
+                try:  # the "utf-16" codec reads the mark and drops it
+                    path = _utf8_copy(path, "utf-16", work_dir)
                 except UnicodeDecodeError as error:
                     raise FileProblem(
                         "encoding_mismatch",

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from python_calamine import CalamineError, CalamineWorkbook
 
-from pipelines.ingest.containers import ArchiveLimits, archive_problem
+from pipelines.config.settings import WorkbookLimits
+from pipelines.ingest.containers import workbook_limit_problem
 
 Cell = object
 SPREADSHEET_FORMATS = frozenset({"xlsx", "xlsm", "xls", "ods"})
@@ -35,8 +36,8 @@ _BINARY_MAGICS = {
 }
 BOMS = (  # (mark, codec, name)
     (b"\xef\xbb\xbf", "utf-8-sig", "UTF-8"),
-    (b"\xff\xfe", "utf-16", "UTF-16 LE"),
-    (b"\xfe\xff", "utf-16", "UTF-16 BE"),
+    (b"\xff\xfe", "utf-16-le", "UTF-16 LE"),
+    (b"\xfe\xff", "utf-16-be", "UTF-16 BE"),
 )
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<table", b"<head", b"<body", b"<meta")
 _DELIMITERS = {";": ";", ",": ",", "tab": "\t"}
@@ -86,7 +87,7 @@ def read_sheets(
     fmt: str,
     encoding: str = "auto",
     delimiter: str = "auto",
-    limits: ArchiveLimits | None = None,
+    limits: WorkbookLimits | None = None,
     notes: list[str] | None = None,
 ) -> Iterator[Sheet]:
     """Every sheet of the file as rows of cells, in the workbook's order, after checking its
@@ -95,10 +96,10 @@ def read_sheets(
     a sheet that turns out corrupt raises `FileProblem` when its turn comes. What the reader
     decided on its own (an encoding from a byte-order mark) is appended to `notes`."""
     head = _head(path)
-    limits = limits or ArchiveLimits()
+    limits = limits or WorkbookLimits()
     if fmt in SPREADSHEET_FORMATS:
-        if head.startswith(_ZIP_MAGIC) and (problem := archive_problem(path, limits)):
-            raise FileProblem("archive_limits", f"the file was not opened: {problem}")
+        if head.startswith(_ZIP_MAGIC) and (problem := workbook_limit_problem(path, limits)):
+            raise FileProblem("workbook_limits", f"the file was not opened: {problem}")
         _check_magic(path, head, fmt)
         return _read_workbook(path, fmt, limits)
     check_text_content(path, fmt, head)
@@ -205,7 +206,7 @@ without holding the GIL, so the next sheets are read while the caller works on t
 (100 sheets of 1,000 rows: 1.9-2.4 s read one after the other, about 1.2 s this way)."""
 
 
-def _read_workbook(path: Path, fmt: str, limits: ArchiveLimits) -> Iterator[Sheet]:
+def _read_workbook(path: Path, fmt: str, limits: WorkbookLimits) -> Iterator[Sheet]:
     try:
         workbook = CalamineWorkbook.from_path(path)
         names = workbook.sheet_names
@@ -215,7 +216,7 @@ def _read_workbook(path: Path, fmt: str, limits: ArchiveLimits) -> Iterator[Shee
 
 
 def _sheets_read_ahead(
-    path: Path, fmt: str, workbook: CalamineWorkbook, names: list[str], limits: ArchiveLimits
+    path: Path, fmt: str, workbook: CalamineWorkbook, names: list[str], limits: WorkbookLimits
 ) -> Iterator[Sheet]:
     """The sheets in order; up to `SHEET_READERS` + 1 are being read or waiting meanwhile."""
     handles = [workbook]
@@ -230,7 +231,7 @@ def _sheets_read_ahead(
             rows, columns = (sheet.end[0] + 1, sheet.end[1] + 1) if sheet.end else (0, 0)
             if rows * columns > limits.max_cells:
                 raise FileProblem(
-                    "archive_limits",
+                    "workbook_limits",
                     f"sheet {name!r} spans {rows:,} rows and {columns:,} columns, "
                     f"{rows * columns:,} cells, over the limit of {limits.max_cells:,} "
                     "(limits.max_cells in settings.yaml)",
@@ -316,17 +317,13 @@ def _decode_by_bom(
 ) -> str:
     mark, codec, name = bom
     try:
-        text = data[len(mark) :].decode("utf-8" if codec == "utf-8-sig" else _utf16(mark))
+        text = data[len(mark) :].decode("utf-8" if codec == "utf-8-sig" else codec)
     except UnicodeDecodeError as exc:
         raise _bad_bytes(data, exc.start + len(mark), name) from None
     note = bom_note(name, encoding)
     if note and notes is not None:
         notes.append(note)
     return text
-
-
-def _utf16(mark: bytes) -> str:
-    return "utf-16-le" if mark == b"\xff\xfe" else "utf-16-be"
 
 
 def bom_note(name: str, encoding: str) -> str | None:
