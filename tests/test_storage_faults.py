@@ -282,8 +282,12 @@ def test_rebuild_without_a_manifest(home: Path, clean_home: Path) -> None:
     summary = rebuild.rebuild_warehouse(workspace, AUTO)
     assert summary.origin.startswith("the archived files (no manifest, old warehouse unreadable)")
     assert "delivery times unknown" in summary.origin
-    # Each file in its own pass, on its own day: no later period is taken for a future one.
-    assert summary.statuses == {"loaded": 4}
+    # Each file in its own pass, on its own day: no later period is taken for a future one
+    # (one pass on the oldest file's day rejected all four). The file whose name is known
+    # loads; the others' archive names match no source.
+    assert summary.statuses == {"loaded": 1, "rejected": 3}
+    with duckdb.connect(str(warehouse(home, AUTO)), read_only=True) as con:
+        assert con.execute("select distinct rule from rejections").fetchall() == [("no_source",)]
     files = table(warehouse(home, AUTO), "files")
     names = {p: "Export_KPI_2024.csv" if p == archived[0] else p.name for p in archived}
     assert sorted((r[1], r[3], r[5]) for r in files) == sorted(
@@ -599,7 +603,7 @@ def test_a_rebuild_replays_the_consultants_release(
         )
     )
     config = workspace.load_config(AUTO)
-    now = dt.datetime(2026, 11, 27, 6)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # after the clean run's receptions
     with open_warehouse(warehouse(home, AUTO)) as con:
         archive_inbox(workspace, AUTO, config, con, now)
         load_received(workspace, AUTO, config, con, AS_OF)

@@ -268,7 +268,7 @@ def _store_rejection(
     quarantine.mkdir(parents=True, exist_ok=True)
     archived = archive_path(workspace, slug, digest, name)
     kept = quarantine / archived.name
-    if not kept.exists():
+    if not kept.exists() and archived.exists():  # a lost archived copy has nothing to keep
         shutil.copy2(archived, kept)
     reason = {
         "file": name,
