@@ -199,23 +199,29 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _release(args: argparse.Namespace) -> int:
+    from pipelines.ingest.manifest import Decision, record_decision
     from pipelines.quality.waiting import NotReleasable, release_delivery
     from pipelines.run import run_clients
     from pipelines.warehouse import open_warehouse
 
     workspace = Workspace.from_env()
-    if args.client not in workspace.client_slugs():
-        _say(f"No client {args.client!r} in {workspace.clients_dir}")
+    if not _known_client(workspace, args.client):
         return 1
     path = workspace.warehouse(args.client)
     if not path.exists():
         _say(f"{args.client}: nothing delivered yet, nothing to release")
         return 1
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     try:
         with open_warehouse(path) as con:
-            released = release_delivery(con, args.file, dt.datetime.now(dt.UTC))
+            released = release_delivery(con, args.file, now)
+            # Recorded under the write lock, for a rebuild to replay it in its place.
+            record_decision(workspace, args.client, Decision("release", released.sha256, now))
     except NotReleasable as reason:
         _say(f"{args.client}: not released: {reason}")
+        return 1
+    except OSError as error:  # a damaged warehouse, or one another command holds
+        _say(f"{args.client}: not released: {error}")
         return 1
     _say(f"{args.client}: {released.name} {released.reason}; running the client")
     return run_clients(workspace, only=args.client, force=True)
@@ -227,8 +233,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     from pipelines.rebuild import rebuild_warehouse
 
     workspace = Workspace.from_env()
-    if args.client not in workspace.client_slugs():
-        _say(f"No client {args.client!r} in {workspace.clients_dir}")
+    if not _known_client(workspace, args.client):
         return 1
     try:
         summary = rebuild_warehouse(workspace, args.client)
@@ -240,6 +245,8 @@ def _rebuild(args: argparse.Namespace) -> int:
     _say(f"  receptions from {summary.origin}")
     _say(f"  {summary.values} values stored; email ledger {summary.ledger_origin}")
     _say(f"  ({summary.emails} emails on record, never sent again)")
+    if summary.decisions:
+        _say(f"  {summary.decisions} releases and retries of the consultant replayed")
     if summary.kept is not None:
         _say(f"  the previous file is kept as {summary.kept}")
     _say(f"Next: cap run --client {args.client} --force (values, impact and the report)")
@@ -250,13 +257,15 @@ def _retry(args: argparse.Namespace) -> int:
     from pipelines.ingest.retry import RetryError, retry_files
 
     workspace = Workspace.from_env()
-    if args.client not in workspace.client_slugs():
-        _say(f"No client {args.client!r} in {workspace.clients_dir}")
+    if not _known_client(workspace, args.client):
         return 1
     try:
         names = retry_files(workspace, args.client, args.file)
-    except (RetryError, OSError) as error:
+    except RetryError as error:
         _say(f"Nothing to retry: {error}")
+        return 1
+    except (ConfigError, OSError) as error:  # client.yaml invalid, the warehouse damaged
+        _say(f"Not retried: {error}")
         return 1
     _say(f"{len(names)} file{'s' if len(names) != 1 else ''} to read again at the next run:")
     for name in names:
@@ -270,6 +279,14 @@ def _run(args: argparse.Namespace) -> int:
 
     workspace = Workspace.from_env()
     return run_clients(workspace, only=args.client, force=args.force, workers=args.workers)
+
+
+def _known_client(workspace: Workspace, slug: str) -> bool:
+    """Whether `slug` is a client of the workspace; says so when it is not."""
+    if slug in workspace.client_slugs():
+        return True
+    _say(f"No client {slug!r} in {workspace.clients_dir}")
+    return False
 
 
 def _say(text: str) -> None:

@@ -4,6 +4,7 @@ last completed run would change nothing, so the nightly run and `cap run` skip t
 
 import datetime as dt
 import hashlib
+import logging
 from functools import cache
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from pipelines.sql import execute_sql
 from pipelines.storage import warehouse_problem
 from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
+
+logger = logging.getLogger(__name__)
 
 _CODE_ROOT = Path(__file__).resolve().parent.parent
 _CODE_FOLDERS = ("pipelines", "sql", "reports")
@@ -57,17 +60,28 @@ def record_completed(con: duckdb.DuckDBPyConnection, run_id: str, now: dt.dateti
 
 
 def unchanged(
-    workspace: Workspace, slug: str, con: duckdb.DuckDBPyConnection | None = None
+    workspace: Workspace,
+    slug: str,
+    con: duckdb.DuckDBPyConnection | None = None,
+    lock_wait: float | None = None,
 ) -> bool:
     """Whether the client's inputs are those of its last completed run (nothing to do); `con`
     is a connection to its warehouse when the caller has one open. A damaged warehouse is never
-    unchanged: the run must say what is wrong with it."""
+    unchanged: the run must say what is wrong with it. Nor is one another process writes for
+    longer than `lock_wait` seconds (default: the warehouse's lock wait)."""
     if con is None:
         path = workspace.warehouse(slug)
-        if not path.exists() or warehouse_problem(workspace, slug) is not None:
+        if not path.exists() or warehouse_problem(workspace, slug, lock_wait) is not None:
             return False
-        with open_warehouse(path, read_only=True) as opened:
-            return unchanged(workspace, slug, opened)
+        try:
+            with open_warehouse(path, read_only=True, lock_wait=lock_wait) as opened:
+                return unchanged(workspace, slug, opened)
+        except Exception as exc:  # this client runs, and its run says what is wrong
+            if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
+                logger.info("%s: its warehouse is being written: %s", slug, exc)
+            else:
+                logger.exception("%s: whether its inputs changed could not be read", slug)
+            return False
     try:
         rows = execute_sql(con, "select_last_completed_inputs").fetchall()
     except duckdb.CatalogException:  # a warehouse from before runs were recorded

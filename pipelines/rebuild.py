@@ -30,7 +30,9 @@ import json
 import logging
 import os
 import re
+import shutil
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,10 +41,20 @@ import duckdb
 from pipelines.config.model import ClientConfig
 from pipelines.ingest.archive import source_for
 from pipelines.ingest.load import load_received
-from pipelines.ingest.manifest import MANIFEST_NAME, Reception, read_manifest, record_receptions
+from pipelines.ingest.manifest import (
+    MANIFEST_NAME,
+    Decision,
+    Reception,
+    fsync_path,
+    read_decisions,
+    read_manifest,
+    record_receptions,
+)
+from pipelines.ingest.retry import requeue
 from pipelines.quality.deliveries import check_deliveries
+from pipelines.quality.waiting import NotReleasable, release_delivery
 from pipelines.sql import execute_sql
-from pipelines.warehouse import open_warehouse
+from pipelines.warehouse import open_warehouse, warehouse_lock
 from pipelines.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -61,6 +73,8 @@ class RebuildSummary:
 
     path: Path
     receptions: int = 0
+    decisions: int = 0
+    """The consultant's releases and retries replayed."""
     origin: str = ""
     statuses: dict[str, int] = field(default_factory=dict)
     values: int = 0
@@ -74,41 +88,124 @@ def rebuild_warehouse(workspace: Workspace, slug: str) -> RebuildSummary:
 
     Built in `<slug>.duckdb.rebuild`, then moved over the old file with `os.replace`: a crash or
     an error before that leaves the old file as it was (an error also removes the partial file).
+    The client's write lock is held from reading the old file until the new one is in place:
+    no run, send, retry or release writes into the file being replaced (`WarehouseBusy` when
+    one holds it for longer than the wait). The manifest is completed only after the swap.
     """
     config = workspace.load_config(slug)
     path = workspace.warehouse(slug)
     summary = RebuildSummary(path)
-    receptions, summary.origin = _receptions(workspace, slug, config, path)
-    ledger, summary.ledger_origin = _ledger(workspace, slug, path)
-    partial = path.with_name(path.name + PARTIAL_SUFFIX)
-    for leftover in (partial, partial.with_name(partial.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    try:
-        with open_warehouse(partial) as con:
-            _restore_ledger(con, ledger)
-            zone = zoneinfo.ZoneInfo(config.timezone)
-            passes = itertools.groupby(receptions, key=lambda reception: reception.received_at)
-            first_names: dict[str, str] = {}
-            for received_at, group in passes:
-                for reception in group:
-                    _insert_reception(con, reception, first_names)
-                today = received_at.replace(tzinfo=dt.UTC).astimezone(zone).date()
-                load_received(workspace, slug, config, con, today)
-                check_deliveries(workspace, slug, config, con, today, received_at)
-            record_receptions(workspace, slug, con)
-            summary.receptions = len(receptions)
-            summary.statuses = dict(execute_sql(con, "count_files_by_status").fetchall())
-            ((summary.values,),) = execute_sql(con, "count_kpi_observations").fetchall()
-            summary.emails = len(ledger)
-            con.execute("checkpoint")
-    except BaseException:
+    with warehouse_lock(path):
+        receptions, summary.origin = _receptions(workspace, slug, config, path)
+        decisions = read_decisions(workspace, slug)
+        ledger, summary.ledger_origin = _ledger(workspace, slug, path)
+        partial = path.with_name(path.name + PARTIAL_SUFFIX)
+        staged = _StagedQuarantine(workspace.home, _staging(workspace, slug))
         for leftover in (partial, partial.with_name(partial.name + ".wal")):
             leftover.unlink(missing_ok=True)
-        raise
-    _fsync(partial)
-    summary.kept = _swap(partial, path)
+        shutil.rmtree(staged.folder, ignore_errors=True)
+        try:
+            with open_warehouse(partial) as con:
+                _restore_ledger(con, ledger)
+                _replay(staged, slug, config, con, receptions, decisions)
+                summary.receptions = len(receptions)
+                summary.decisions = len(decisions)
+                summary.statuses = dict(execute_sql(con, "count_files_by_status").fetchall())
+                ((summary.values,),) = execute_sql(con, "count_kpi_observations").fetchall()
+                summary.emails = len(ledger)
+                con.execute("checkpoint")
+            fsync_path(partial)
+            summary.kept = _swap(partial, path)
+        except BaseException:
+            for leftover in (partial, partial.with_name(partial.name + ".wal")):
+                leftover.unlink(missing_ok=True)  # gone once the swap moved it
+            shutil.rmtree(staged.folder, ignore_errors=True)
+            raise
+        _swap_quarantine(staged.folder, workspace.quarantine(slug))
+        with open_warehouse(path) as con:
+            record_receptions(workspace, slug, con)
     logger.info("%s: warehouse rebuilt from %d receptions", slug, len(receptions))
     return summary
+
+
+def _replay(
+    workspace: Workspace,
+    slug: str,
+    config: ClientConfig,
+    con: duckdb.DuckDBPyConnection,
+    receptions: list[Reception],
+    decisions: list[Decision],
+) -> None:
+    """Replay the inbox passes, one reception time after another, and between them the
+    consultant's decisions (release, retry) at the time they were taken."""
+    zone = zoneinfo.ZoneInfo(config.timezone)
+    pending = sorted(decisions, key=lambda decision: decision.at)
+    first_names: dict[str, str] = {}
+
+    def local_day(moment: dt.datetime) -> dt.date:
+        return moment.replace(tzinfo=dt.UTC).astimezone(zone).date()
+
+    for received_at, group in itertools.groupby(receptions, key=lambda r: r.received_at):
+        while pending and pending[0].at < received_at:
+            _apply(workspace, slug, config, con, pending.pop(0), local_day)
+        for reception in group:
+            _insert_reception(con, reception, first_names)
+        load_received(workspace, slug, config, con, local_day(received_at))
+        check_deliveries(workspace, slug, config, con, local_day(received_at), received_at)
+    for decision in pending:
+        _apply(workspace, slug, config, con, decision, local_day)
+
+
+def _apply(
+    workspace: Workspace,
+    slug: str,
+    config: ClientConfig,
+    con: duckdb.DuckDBPyConnection,
+    decision: Decision,
+    local_day: Callable[[dt.datetime], dt.date],
+) -> None:
+    """One decision as the consultant took it: a release marks the delivery loaded; a retry
+    sends the files back to `received`, and the run that followed read them."""
+    if decision.action == "release":
+        try:
+            release_delivery(con, decision.target or "", decision.at)
+        except NotReleasable as reason:
+            logger.warning("%s: release of %s not replayed: %s", slug, decision.target, reason)
+    elif decision.action == "retry":
+        if requeue(con, config, decision.target):
+            load_received(workspace, slug, config, con, local_day(decision.at))
+            check_deliveries(workspace, slug, config, con, local_day(decision.at), decision.at)
+    else:
+        logger.warning("%s: unknown decision %r in the manifest skipped", slug, decision.action)
+
+
+@dataclass(frozen=True)
+class _StagedQuarantine(Workspace):
+    """The workspace as the replay sees it: the client's quarantine is a staging folder, put in
+    place of the live one only once the rebuilt warehouse is (the replay derives all of it)."""
+
+    folder: Path = Path()
+
+    def quarantine(self, slug: str) -> Path:
+        """The staging folder, for every client (a rebuild replays one)."""
+        return self.folder
+
+
+def _staging(workspace: Workspace, slug: str) -> Path:
+    live = workspace.quarantine(slug)
+    return live.with_name(f".{live.name}{PARTIAL_SUFFIX}")
+
+
+def _swap_quarantine(staged: Path, live: Path) -> None:
+    """Put the replay's quarantine in place of the live one (the old one is deleted: the
+    archive holds every file it copied)."""
+    old = live.with_name(f".{live.name}{KEPT_SUFFIX}")
+    shutil.rmtree(old, ignore_errors=True)
+    if live.exists():
+        os.rename(live, old)
+    if staged.exists():
+        os.rename(staged, live)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _receptions(
@@ -136,8 +233,10 @@ def _receptions(
             "the archived files (no manifest, old warehouse unreadable): original names and "
             "delivery times unknown, the archive names and file modification times stand in"
         )
-    order = {reception.key: position for position, reception in enumerate(receptions)}
-    return sorted(receptions, key=lambda r: (r.received_at, order[r.key])), origin
+    unique = list({reception.key: reception for reception in reversed(receptions)}.values())
+    unique.reverse()  # each key once, at its first reception (a line appended twice)
+    order = {reception.key: position for position, reception in enumerate(unique)}
+    return sorted(unique, key=lambda r: (r.received_at, order[r.key])), origin
 
 
 def _unless_locked(exc: BaseException) -> None:
@@ -148,8 +247,9 @@ def _unless_locked(exc: BaseException) -> None:
 
 
 def _archived_files(workspace: Workspace, slug: str, config: ClientConfig) -> list[Reception]:
-    """A reception per archived file, from the file alone; all in one pass (their reception
-    time is the oldest modification time), so the load orders them by modification time."""
+    """A reception per archived file, from the file alone, received when it was last modified:
+    each file gets its own pass, with its own day as "today" (one pass on the oldest file's day
+    would reject every later period as a future one)."""
     folder = workspace.archive(slug)
     if not folder.is_dir():
         return []
@@ -159,7 +259,6 @@ def _archived_files(workspace: Workspace, slug: str, config: ClientConfig) -> li
         if path.is_file() and path.name != MANIFEST_NAME and not path.name.endswith(".partial")
     ]
     times = {path: dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC) for path in files}
-    received = min(times.values(), default=dt.datetime.now(dt.UTC)).replace(tzinfo=None)
     names = {path: _quarantined_name(workspace, slug, path) or path.name for path in files}
     return [
         Reception(
@@ -167,7 +266,7 @@ def _archived_files(workspace: Workspace, slug: str, config: ClientConfig) -> li
             original_name=names[path],
             size_bytes=path.stat().st_size,
             source=source_for(config, names[path]),
-            received_at=received,
+            received_at=times[path].replace(tzinfo=None),
             delivered_at=times[path].replace(tzinfo=None),
             duplicate=False,
         )
@@ -321,13 +420,5 @@ def _swap(partial: Path, path: Path) -> Path | None:
     if wal.exists():
         os.replace(wal, kept.with_name(kept.name + ".wal") if kept else wal.with_suffix(".old"))
     os.replace(partial, path)
-    _fsync(path.parent)
+    fsync_path(path.parent)
     return kept
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

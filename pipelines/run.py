@@ -79,7 +79,7 @@ class ClientOutcome:
     error: str | None = None
     waiting: str = ""
     """`waiting for the first delivery` when the client has no value yet."""
-    storage: str | None = None
+    storage_problem: str | None = None
     """Why the client's warehouse cannot be used (it names `cap rebuild`), when it cannot."""
 
 
@@ -114,7 +114,7 @@ def run_clients(
         started = time.perf_counter()
         if (problem := warehouse_problem(workspace, slug)) is not None:
             _say(f"[{position}/{len(slugs)}] {slug}: FAILED, {problem}")
-            outcomes[slug] = ClientOutcome(slug, error=problem, storage=problem)
+            outcomes[slug] = ClientOutcome(slug, error=problem, storage_problem=problem)
         elif not force and (email := _email_if_unchanged(workspace, slug)) is not None:
             _say(f"[{position}/{len(slugs)}] {slug}: unchanged since its last run, skipped")
             outcome = ClientOutcome(slug, success=True, skipped=True)
@@ -145,7 +145,7 @@ def run_one_client(workspace: Workspace, slug: str, checked: bool = False) -> Cl
     reads it (`checked`: the caller has just looked)."""
     if not checked and (problem := warehouse_problem(workspace, slug)) is not None:
         _say(f"    FAILED {problem}")
-        return ClientOutcome(slug, error=problem, storage=problem)
+        return ClientOutcome(slug, error=problem, storage_problem=problem)
     job, delivery = _jobs()
     _freeze_survivors()
     instance = dg.DagsterInstance.get()
@@ -366,8 +366,8 @@ def _print_summary(outcomes: list[ClientOutcome], workspace: Workspace) -> None:
     _say("")
     _say(f"Warehouses: {workspace.home / 'warehouse'}")
     for outcome in outcomes:
-        if outcome.storage:
-            _say(f"  {outcome.slug:<20} {outcome.storage}")
+        if outcome.storage_problem:
+            _say(f"  {outcome.slug:<20} {outcome.storage_problem}")
     _say(f"Archive:    {workspace.home / 'archive'}")
     _say(f"Quarantine: {workspace.home / 'quarantine'}")
     for outcome in outcomes:

@@ -1,5 +1,6 @@
 """The one helper that reads DuckDB SQL from `sql/`: one statement (or DDL script) per file."""
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from functools import cache
@@ -34,4 +35,15 @@ def execute_sql(
             if not _IDENTIFIER.match(value):
                 raise ValueError(f"not a plain identifier: {value!r}")
         sql = sql.format(**identifiers)
-    return con.execute(sql, params) if params else con.execute(sql)
+    if not params:
+        return con.execute(sql)
+    return con.execute(sql, {key: _naive_utc(value) for key, value in params.items()})
+
+
+def _naive_utc(value: object) -> object:
+    """A zone-aware time as naive UTC, the way every TIMESTAMP of Cap holds it: DuckDB would
+    convert it to the machine's local zone (its session zone; without the ICU extension it
+    cannot be set to UTC)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value

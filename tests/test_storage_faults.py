@@ -7,11 +7,16 @@ one can be compared with a clean run's values."""
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import io
 import json
 import os
 import shutil
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +25,8 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from pipelines import rebuild
+from pipelines import rebuild, storage
+from pipelines import warehouse as warehouse_module
 from pipelines.cli import main
 from pipelines.delivery.digest import survey_clients
 from pipelines.demo import write_demo
@@ -28,6 +34,8 @@ from pipelines.ingest import load
 from pipelines.ingest.archive import archive_inbox
 from pipelines.ingest.load import WarehouseWriteError, load_received
 from pipelines.ingest.manifest import append_receptions, manifest_path, read_manifest
+from pipelines.inputs import unchanged
+from pipelines.quality.deliveries import check_deliveries
 from pipelines.run import run_clients
 from pipelines.storage import warehouse_problem
 from pipelines.warehouse import WarehouseUnreadable, open_warehouse
@@ -245,9 +253,11 @@ def test_a_rebuild_that_fails_leaves_the_old_file(
     with pytest.raises(RuntimeError, match="killed"):
         rebuild.rebuild_warehouse(Workspace(home), BROKEN)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
-    assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(BROKEN)) == [
-        f"{BROKEN}.duckdb"
-    ]
+    assert sorted(
+        p.name
+        for p in path.parent.iterdir()
+        if p.name.startswith(BROKEN) and p.suffix not in (".lock", ".checked")
+    ) == [f"{BROKEN}.duckdb"]
 
 
 def test_rebuild_without_a_manifest(home: Path, clean_home: Path) -> None:
@@ -272,6 +282,12 @@ def test_rebuild_without_a_manifest(home: Path, clean_home: Path) -> None:
     summary = rebuild.rebuild_warehouse(workspace, AUTO)
     assert summary.origin.startswith("the archived files (no manifest, old warehouse unreadable)")
     assert "delivery times unknown" in summary.origin
+    # Each file in its own pass, on its own day: no later period is taken for a future one
+    # (one pass on the oldest file's day rejected all four). The file whose name is known
+    # loads; the others' archive names match no source.
+    assert summary.statuses == {"loaded": 1, "rejected": 3}
+    with duckdb.connect(str(warehouse(home, AUTO)), read_only=True) as con:
+        assert con.execute("select distinct rule from rejections").fetchall() == [("no_source",)]
     files = table(warehouse(home, AUTO), "files")
     names = {p: "Export_KPI_2024.csv" if p == archived[0] else p.name for p in archived}
     assert sorted((r[1], r[3], r[5]) for r in files) == sorted(
@@ -448,3 +464,328 @@ def test_the_manifest_keeps_every_reception_and_survives_a_torn_line(home: Path)
         "Export_KPI_2023.csv"
     )
     assert len(read_manifest(workspace, AUTO)) == 6
+
+
+# --- fixes after review: torn manifests, the write lock, decisions, time zones --------------------
+
+
+def test_a_manifest_line_cut_inside_a_character_is_one_line_skipped(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A crash in the middle of `Données…`: the line ends inside the two bytes of `é`."""
+    workspace = Workspace(home)
+    path = manifest_path(workspace, AUTO)
+    with path.open("ab") as handle:
+        handle.write(b'{"original_name": "Donn' + "é".encode()[:1])
+    assert len(read_manifest(workspace, AUTO)) == 5
+    assert "line 6 of" in caplog.text and "skipped" in caplog.text
+    assert warehouse_problem(workspace, AUTO) is None
+    assert unchanged(workspace, AUTO)
+    survey = survey_clients(workspace, SLUGS, dt.datetime(2026, 11, 27, 6, tzinfo=dt.UTC))
+    assert survey.unreadable == []
+    code, output = run(home)
+    assert code == 0, output
+    assert [status(output, slug)[1] for slug in SLUGS] == ["same", "same", "same"]
+
+
+def test_an_unexpected_error_while_checking_fails_that_client_alone(
+    home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = storage.read_manifest
+
+    def bug(workspace: Workspace, slug: str) -> list:
+        if slug == BROKEN:
+            raise RuntimeError("a bug in the check")
+        return real(workspace, slug)
+
+    monkeypatch.setattr(storage, "read_manifest", bug)
+    for checked in (home / "warehouse").glob("*.checked"):
+        checked.unlink()  # the check's cache would skip reading the manifest
+    workspace = Workspace(home)
+    problem = f"the warehouse of {BROKEN} could not be checked (RuntimeError: a bug in the check)"
+    code, output = run(home)
+    assert code == 1
+    assert f"{BROKEN}: FAILED, {problem}" in output
+    assert [status(output, slug)[1] for slug in (HEALTHY, AUTO)] == ["same", "same"]
+    traced = [r for r in caplog.records if "could not be checked" in r.getMessage()]
+    assert traced and traced[0].exc_info is not None  # logged with its traceback
+    assert not unchanged(workspace, BROKEN) and unchanged(workspace, AUTO)
+    survey = survey_clients(workspace, SLUGS, dt.datetime(2026, 11, 27, 6, tzinfo=dt.UTC))
+    assert [(item.client, item.problem) for item in survey.unreadable] == [
+        (BROKEN, f"warehouse not readable: {problem}")
+    ]
+
+
+def lock_file(home: Path, slug: str) -> Path:
+    return home / "warehouse" / f"{slug}.lock"
+
+
+def try_lock(home: Path, slug: str) -> int | None:
+    """A descriptor holding the client's write lock, or None when another holder has it."""
+    descriptor = os.open(lock_file(home, slug), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def test_a_rebuild_holds_the_write_lock_from_the_old_ledger_to_the_swap(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run writing the old file while the new one is built loses what it writes (an email
+    sent twice): every writer takes the lock the rebuild holds."""
+    held: list[str] = []
+
+    def spy(name: str) -> Callable[..., object]:
+        real = getattr(rebuild, name)
+
+        def wrapped(*args: object) -> object:
+            descriptor = try_lock(home, AUTO)
+            if descriptor is None:
+                held.append(name)
+            else:
+                os.close(descriptor)
+            return real(*args)
+
+        return wrapped
+
+    for name in ("_ledger", "_swap"):
+        monkeypatch.setattr(rebuild, name, spy(name))
+    rebuild.rebuild_warehouse(Workspace(home), AUTO)
+    assert held == ["_ledger", "_swap"]
+    descriptor = try_lock(home, AUTO)
+    assert descriptor is not None  # released at the end
+    os.close(descriptor)
+
+
+def test_a_writer_waits_for_the_lock_and_a_rebuild_refuses_clearly(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(warehouse_module, "LOCK_RETRY_SECONDS", 0.3)
+    path = warehouse(home, AUTO)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    descriptor = try_lock(home, AUTO)
+    assert descriptor is not None
+    try:
+        with open_warehouse(path, read_only=True) as con:  # readers do not take it
+            assert con.execute("select count(*) from files").fetchall() == [(5,)]
+        assert main(["rebuild", "--client", AUTO]) == 1
+        assert capsys.readouterr().out == (
+            f"Not rebuilt (the old warehouse is unchanged): the warehouse warehouse/{AUTO}"
+            ".duckdb is being written by another run or command: try again when it ends\n"
+        )
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+        monkeypatch.setattr(warehouse_module, "LOCK_RETRY_SECONDS", 10.0)
+        threading.Timer(0.6, os.close, [descriptor]).start()
+        started = time.monotonic()
+        with open_warehouse(path) as con:
+            waited = time.monotonic() - started
+            con.execute("select count(*) from files").fetchall()
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(descriptor)
+    assert waited >= 0.5
+
+
+def test_a_rebuild_replays_the_consultants_release(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Released by the consultant, a delivery quarantined by a blocking check must stay
+    released after a rebuild (else it blocks the report's email again)."""
+    workspace = Workspace(home)
+    name = "Export_KPI_2026 S47 arrondi.csv"
+    inbox_file = workspace.inbox(AUTO) / name
+    inbox_file.write_bytes(
+        "Site;Semaine;Indicateur;Valeur;Unité\nHénin-Beaumont;2026-S47;TX_SERVICE;100,4;%\n".encode(
+            "cp1252"
+        )
+    )
+    config = workspace.load_config(AUTO)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # after the clean run's receptions
+    with open_warehouse(warehouse(home, AUTO)) as con:
+        archive_inbox(workspace, AUTO, config, con, now)
+        load_received(workspace, AUTO, config, con, AS_OF)
+        check_deliveries(workspace, AUTO, config, con, AS_OF, now)
+
+    def file_state() -> tuple[str, str]:
+        with duckdb.connect(str(warehouse(home, AUTO)), read_only=True) as con:
+            ((state, message),) = con.execute(
+                "select status, message from files where original_name = ?", [name]
+            ).fetchall()
+        return state, message
+
+    assert file_state()[0] == "quarantined"
+    monkeypatch.setattr("pipelines.run.run_clients", lambda *args, **kwargs: 0)
+    assert main(["release", "--client", AUTO, name]) == 0
+    capsys.readouterr()
+    released = file_state()
+    assert released[0] == "loaded" and released[1].startswith("released by the consultant on")
+    (event,) = [
+        json.loads(line)
+        for line in manifest_path(workspace, AUTO).read_text(encoding="utf-8").splitlines()
+        if '"event"' in line
+    ]
+    assert event["event"] == "release" and len(event["target"]) == 64
+    summary = rebuild.rebuild_warehouse(workspace, AUTO)
+    assert summary.decisions == 1
+    assert file_state() == released
+    assert summary.statuses == {"duplicate": 1, "loaded": 5}
+
+
+def test_reception_times_are_utc_whatever_the_machine_zone(home: Path) -> None:
+    """A zone-aware `now` stored into a TIMESTAMP was converted to the machine's zone
+    (New York: 12:00 UTC stored as 07:00); a rebuild then reads it as UTC."""
+    deliver_restatement(home)
+    script = (
+        "import datetime as dt, sys\n"
+        "from pathlib import Path\n"
+        "from pipelines.ingest.archive import archive_inbox\n"
+        "from pipelines.warehouse import open_warehouse\n"
+        "from pipelines.workspace import Workspace\n"
+        "workspace, slug = Workspace(Path(sys.argv[1])), sys.argv[2]\n"
+        "with open_warehouse(workspace.warehouse(slug)) as con:\n"
+        "    archive_inbox(workspace, slug, workspace.load_config(slug), con,\n"
+        "                  dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC))\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(home), AUTO],
+        env={**os.environ, "TZ": "America/New_York"},
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    with duckdb.connect(str(warehouse(home, AUTO)), read_only=True) as con:
+        assert con.execute(
+            "select received_at from files where original_name = ?", [RESTATED_NAME]
+        ).fetchall() == [(dt.datetime(2026, 11, 27, 12),)]
+    assert read_manifest(Workspace(home), AUTO)[-1].received_at == dt.datetime(2026, 11, 27, 12)
+
+
+def test_a_rebuild_skips_a_reception_listed_twice_and_a_lost_archived_copy(home: Path) -> None:
+    workspace = Workspace(home)
+    receptions = read_manifest(workspace, AUTO)
+    append_receptions(workspace, AUTO, receptions[:1])  # a line appended twice
+    lost = receptions[2]  # Export_KPI_2025.csv
+    (archived,) = workspace.archive(AUTO).glob(f"{lost.sha256}.*")
+    archived.unlink()
+    summary = rebuild.rebuild_warehouse(workspace, AUTO)
+    assert summary.receptions == 5
+    with duckdb.connect(str(warehouse(home, AUTO)), read_only=True) as con:
+        files = con.execute("select original_name, status from files order by all").fetchall()
+        rejected = con.execute("select rule, message from rejections").fetchall()
+    assert files == [
+        ("Export_KPI_2023.csv", "loaded"),
+        ("Export_KPI_2024.csv", "loaded"),
+        ("Export_KPI_2025 (1).csv", "duplicate"),
+        ("Export_KPI_2025.csv", "rejected"),
+        ("Export_KPI_2026.csv", "loaded"),
+    ]
+    assert rejected == [("archive_missing", "the archived copy is missing")]
+
+
+def test_a_failed_rebuild_leaves_the_quarantine_and_the_manifest_as_they_were(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a client.yaml changed since the last run, the replay quarantines files the old
+    warehouse holds as loaded: nothing of it may show before the new warehouse is in place."""
+    workspace = Workspace(home)
+    config = workspace.config_path(AUTO)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("- name: export-kpi", "- name: export-kpi-v2"),
+        encoding="utf-8",
+    )
+    manifest = manifest_path(workspace, AUTO).read_bytes()
+
+    def killed(*args: object) -> None:
+        raise RuntimeError("killed before the swap")
+
+    monkeypatch.setattr(rebuild, "_swap", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        rebuild.rebuild_warehouse(workspace, AUTO)
+    assert not workspace.quarantine(AUTO).exists()
+    assert manifest_path(workspace, AUTO).read_bytes() == manifest
+    assert sorted(p.name for p in (home / "quarantine").iterdir()) == []
+    monkeypatch.undo()
+    summary = rebuild.rebuild_warehouse(workspace, AUTO)
+    assert summary.statuses == {"duplicate": 1, "rejected": 4}
+    assert len(list(workspace.quarantine(AUTO).glob("*.reason.json"))) == 4
+
+
+def test_a_quarantine_that_cannot_be_cleaned_is_no_write_failure(
+    home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    workspace = Workspace(home)
+    deliver_restatement(home)
+    config = workspace.load_config(AUTO)
+    with open_warehouse(warehouse(home, AUTO)) as con:
+        archive_inbox(workspace, AUTO, config, con, dt.datetime(2026, 11, 27, 6))
+        assert load_received(workspace, AUTO, config, con, AS_OF).rejected == [RESTATED_NAME]
+    quarantine = workspace.quarantine(AUTO)
+    kept = sorted(p.name for p in quarantine.iterdir())
+    assert len(kept) == 2
+    real_unlink = Path.unlink
+
+    def read_only_folder(path: Path, missing_ok: bool = False) -> None:
+        if path.parent == quarantine:
+            raise PermissionError(13, "Permission denied", str(path))
+        real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", read_only_folder)
+    fixed = config.model_copy(
+        update={
+            "sites": [
+                site.model_copy(update={"aliases": [*site.aliases, "Henin-Bt"]})
+                if site.name == "Hénin-Beaumont"
+                else site
+                for site in config.sites
+            ]
+        }
+    )
+    with open_warehouse(warehouse(home, AUTO)) as con:
+        summary = load_received(workspace, AUTO, fixed, con, AS_OF)
+    assert summary.loaded == [RESTATED_NAME] and summary.values_stored == 5
+    assert "stays in the quarantine folder" in caplog.text
+    assert sorted(p.name for p in quarantine.iterdir()) == kept
+
+
+def test_release_and_retry_say_what_is_wrong_in_one_line(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    zero_head(warehouse(home, AUTO))
+    reason = warehouse_problem(Workspace(home), AUTO)
+    assert reason is not None and "cap rebuild" in reason
+    assert main(["release", "--client", AUTO, "Export_KPI_2026.csv"]) == 1
+    said = capsys.readouterr().out
+    assert said.startswith(f"{AUTO}: not released: the warehouse warehouse/{AUTO}.duckdb cannot")
+    assert said.endswith(f"run cap rebuild --client {AUTO}\n") and said.count("\n") == 1
+    assert main(["retry", "--client", AUTO]) == 1
+    assert capsys.readouterr().out == f"Not retried: {reason}\n"
+    config = Workspace(home).config_path(HEALTHY)
+    config.write_text("name: [\n", encoding="utf-8")
+    assert main(["retry", "--client", HEALTHY]) == 1
+    said = capsys.readouterr().out
+    assert said.startswith("Not retried: ") and "client.yaml" in said
+    assert main(["retry", "--client", "nobody"]) == 1
+    assert capsys.readouterr().out.startswith("No client 'nobody' in ")
+
+
+def test_the_deep_check_is_made_once_while_nothing_changes(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = Workspace(home)
+    opened: list[Path] = []
+    real = storage.open_warehouse
+
+    def counting(path: Path, *args: object, **kwargs: object) -> object:
+        opened.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "open_warehouse", counting)
+    for _ in range(3):
+        assert warehouse_problem(workspace, AUTO) is None
+    assert len(opened) <= 1
+    opened.clear()
+    zero_middle(warehouse(home, AUTO))  # same size, a new modification time
+    assert warehouse_problem(workspace, AUTO) is not None
+    assert len(opened) == 1

@@ -10,6 +10,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from pipelines.ingest.results import ParsedFile
 from pipelines.ingest.retry import config_sha256, requeue_after_config_change
 from pipelines.ingest.text import normalize
 from pipelines.sql import execute_sql
-from pipelines.warehouse import damage, transaction
+from pipelines.warehouse import damage_cause, transaction
 from pipelines.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -85,28 +86,39 @@ def load_received(
         path = archive_path(workspace, slug, digest, name)
         parsed = parse_file(path, name, source_name, config, today, con, limits)
         try:
-            if parsed.rejections:
-                _store_rejection(workspace, slug, con, digest, name, parsed, config_hash)
-                summary.rejected.append(name)
-                summary.messages[name] = _reason(parsed)
-            else:
-                stored = _store_values(con, slug, digest, delivered_at, parsed)
-                _release_from_quarantine(workspace, slug, digest, name)
-                summary.loaded.append(name)
-                summary.values_stored += stored
-                if parsed.warnings:
-                    summary.messages[name] = "; ".join(parsed.warnings)
-        except (duckdb.IOException, OSError) as exc:
-            if damage(exc) is not None:
-                raise  # the file is damaged, not full: `open_warehouse` says so
-            raise WarehouseWriteError(
-                f"{slug}: {name!r} could not be stored ({_first_line(exc)}): nothing of it was "
-                "written, the warehouse is as it was; free disk space, and the next run "
-                "loads it"
-            ) from exc
+            with _storing(slug, name):
+                if parsed.rejections:
+                    _store_rejection(workspace, slug, con, digest, name, parsed, config_hash)
+                else:
+                    stored = _store_values(con, slug, digest, delivered_at, parsed)
         finally:
             parsed.release()
+        if parsed.rejections:
+            summary.rejected.append(name)
+            summary.messages[name] = _reason(parsed)
+        else:
+            _release_from_quarantine(workspace, slug, digest, name)
+            summary.loaded.append(name)
+            summary.values_stored += stored
+            if parsed.warnings:
+                summary.messages[name] = "; ".join(parsed.warnings)
     return summary
+
+
+@contextmanager
+def _storing(slug: str, name: str) -> Iterator[None]:
+    """A write failure while storing the file becomes `WarehouseWriteError`; only the store
+    is wrapped, so that nothing after its commit is reported as unwritten."""
+    try:
+        yield
+    except (duckdb.IOException, OSError) as exc:
+        if damage_cause(exc) is not None:
+            raise  # the file is damaged, not full: `open_warehouse` says so
+        raise WarehouseWriteError(
+            f"{slug}: {name!r} could not be stored ({_first_line(exc)}): nothing of it was "
+            "written, the warehouse is as it was; free disk space, and the next run "
+            "loads it"
+        ) from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -140,6 +152,9 @@ def parse_file(
             "no_source",
             f"no source in client.yaml matches the file name {name!r} (patterns: {patterns})",
         )
+        return parsed
+    if not path.exists():  # lost from the archive (a rebuild replays every reception)
+        parsed.reject(None, None, None, None, "archive_missing", "the archived copy is missing")
         return parsed
     try:
         fmt = file_format(Path(name), source.format)
@@ -253,7 +268,7 @@ def _store_rejection(
     quarantine.mkdir(parents=True, exist_ok=True)
     archived = archive_path(workspace, slug, digest, name)
     kept = quarantine / archived.name
-    if not kept.exists():
+    if not kept.exists() and archived.exists():  # a lost archived copy has nothing to keep
         shutil.copy2(archived, kept)
     reason = {
         "file": name,
@@ -285,8 +300,13 @@ def _release_from_quarantine(workspace: Workspace, slug: str, digest: str, name:
         folder / archive_path(workspace, slug, digest, name).name,
         folder / f"{digest}.reason.json",
     ):
-        if path.exists():
+        if not path.exists():
+            continue
+        try:
             path.unlink()
+        except OSError as exc:  # the values are stored: only a leftover copy remains
+            logger.warning("%s: %s stays in the quarantine folder: %s", slug, path.name, exc)
+        else:
             logger.info("%s: %s left the quarantine", slug, path.name)
 
 

@@ -69,21 +69,60 @@ def manifest_path(workspace: Workspace, slug: str) -> Path:
     return workspace.archive(slug) / MANIFEST_NAME
 
 
+@dataclass(frozen=True)
+class Decision:
+    """A decision of the consultant a rebuild must replay: `cap release` of a quarantined
+    delivery (`target`: its SHA-256) or `cap retry` (`target`: the name received, None for
+    every rejected or quarantined file). Kept in the manifest as an event line."""
+
+    action: str
+    target: str | None
+    at: dt.datetime
+    """When it was taken, naive UTC."""
+
+    def to_json(self) -> str:
+        """The manifest's event line of this decision."""
+        record = {"event": self.action, "target": self.target, "at": self.at.isoformat()}
+        return json.dumps(record, ensure_ascii=False, sort_keys=True)
+
+
 def read_manifest(workspace: Workspace, slug: str) -> list[Reception]:
     """Every reception of the manifest, in the order written (empty without a manifest). A line
     cut short by a crash during an append is skipped with a warning."""
+    return [entry for entry in _entries(workspace, slug) if isinstance(entry, Reception)]
+
+
+def read_decisions(workspace: Workspace, slug: str) -> list[Decision]:
+    """The consultant's decisions the manifest records, in the order taken."""
+    return [entry for entry in _entries(workspace, slug) if isinstance(entry, Decision)]
+
+
+def record_decision(workspace: Workspace, slug: str, decision: Decision) -> None:
+    """Append `decision` to the manifest (fsynced), for a rebuild to replay."""
+    _append_lines(workspace, slug, [decision.to_json()])
+
+
+def _entries(workspace: Workspace, slug: str) -> list[Reception | Decision]:
     path = manifest_path(workspace, slug)
     if not path.exists():
         return []
-    receptions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+    entries: list[Reception | Decision] = []
+    # Decoded line by line: a line cut inside a multi-byte character (`Données…`) is one
+    # line skipped, not the whole manifest unreadable.
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        if not raw.strip():
             continue
         try:
-            receptions.append(Reception.from_json(line))
-        except (ValueError, KeyError, TypeError) as exc:
+            line = raw.decode("utf-8")
+            record = json.loads(line)
+            if isinstance(record, dict) and "event" in record:
+                at = dt.datetime.fromisoformat(record["at"])
+                entries.append(Decision(str(record["event"]), record.get("target"), at))
+            else:
+                entries.append(Reception.from_json(line))
+        except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
             logger.warning("%s: line %d of %s skipped (%s)", slug, number, path, exc)
-    return receptions
+    return entries
 
 
 def record_receptions(workspace: Workspace, slug: str, con: duckdb.DuckDBPyConnection) -> int:
@@ -125,11 +164,15 @@ def lost_receptions(
 
 def append_receptions(workspace: Workspace, slug: str, receptions: list[Reception]) -> None:
     """Append `receptions` to the manifest and fsync it (and its folder, when it is new)."""
+    _append_lines(workspace, slug, [reception.to_json() for reception in receptions])
+
+
+def _append_lines(workspace: Workspace, slug: str, lines: list[str]) -> None:
     folder = workspace.archive(slug)
     folder.mkdir(parents=True, exist_ok=True)
     path = manifest_path(workspace, slug)
     created = not path.exists()
-    text = "".join(reception.to_json() + "\n" for reception in receptions)
+    text = "".join(line + "\n" for line in lines)
     with path.open("a+b") as handle:
         handle.seek(0, os.SEEK_END)
         if handle.tell():
@@ -140,8 +183,13 @@ def append_receptions(workspace: Workspace, slug: str, receptions: list[Receptio
         handle.flush()
         os.fsync(handle.fileno())
     if created:
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        fsync_path(folder)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries (a file created or renamed in it), to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

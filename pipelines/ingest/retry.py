@@ -6,6 +6,7 @@ file rejected by a rule in `CONFIG_RULES` under another `client.yaml` goes back 
 fixing the configuration (an alias for a site, a header, an encoding) is enough.
 """
 
+import datetime as dt
 import hashlib
 import logging
 
@@ -13,6 +14,7 @@ import duckdb
 
 from pipelines.config.model import ClientConfig
 from pipelines.ingest.archive import source_for
+from pipelines.ingest.manifest import Decision, record_decision
 from pipelines.sql import execute_sql
 from pipelines.storage import ensure_sound
 from pipelines.warehouse import open_warehouse
@@ -72,8 +74,8 @@ def retry_files(workspace: Workspace, slug: str, name: str | None = None) -> lis
     config = workspace.load_config(slug)
     ensure_sound(workspace, slug)
     with open_warehouse(workspace.warehouse(slug)) as con:
-        rows = execute_sql(con, "requeue_files", {"name": name}).fetchall()
-        if not rows:
+        names = requeue(con, config, name)
+        if not names:
             retryable = [n for (n,) in execute_sql(con, "select_retryable_files").fetchall()]
             if name is None:
                 raise RetryError(f"{slug} has no rejected or quarantined file")
@@ -81,10 +83,22 @@ def retry_files(workspace: Workspace, slug: str, name: str | None = None) -> lis
                 f"no rejected or quarantined file named {name!r}"
                 + (f" (those that are: {', '.join(retryable)})" if retryable else "")
             )
-        _match_sources(con, config, rows)
-    names = sorted(n for _, n in rows)
+        # Recorded while the lock is held: a rebuild replays it in its place.
+        record_decision(workspace, slug, Decision("retry", name, _now()))
     logger.info("%s: %d files to read again: %s", slug, len(names), ", ".join(names))
     return names
+
+
+def requeue(con: duckdb.DuckDBPyConnection, config: ClientConfig, name: str | None) -> list[str]:
+    """Send back to `received` the rejected and quarantined files (or those received as
+    `name`), their source matched again; their names (none: nothing to retry)."""
+    rows = execute_sql(con, "requeue_files", {"name": name}).fetchall()
+    _match_sources(con, config, rows)
+    return sorted(n for _, n in rows)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _match_sources(
