@@ -1,0 +1,277 @@
+"""`make test-deploy`: the night of the demo clients on a deployment (PostgreSQL, queued runs,
+daemon, gRPC code server, webserver as separate processes), one run's worker killed with SIGKILL
+while it runs."""
+
+import email
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from deploy.conftest import LOCATION, REPOSITORY, Deployment
+from deploy.services import graphql
+from pipelines.definitions import defs
+from pipelines.defs.dead_runs import RETRY_ONCE_TAGS
+from pipelines.defs.jobs import CLIENT_STAGES, client_pipeline, report_delivery
+from pipelines.defs.partitions import clients_partitions
+
+pytestmark = pytest.mark.deploy
+
+NIGHT_TIMEOUT_SECONDS = 480
+"""The whole night, kill and retry included; about 2-3 minutes on a 2-core machine."""
+UNFINISHED = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId status } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidSubsetError { message }
+  }
+}"""
+
+
+@dataclass
+class Night:
+    """What the deployment did with the night's runs."""
+
+    deployment: Deployment
+    slugs: list[str]
+    auto: list[str]
+    submitted: dict[str, str]
+    killed: str
+    killed_pid: int
+    records: list[dg.RunRecord]
+    seconds: float
+
+
+def _submit(deployment: Deployment, slug: str) -> str:
+    """Queue the nightly run of `slug` through the webserver's API, tagged as the schedule tags
+    it; the run id."""
+    tags = {"dagster/partition": slug, **RETRY_ONCE_TAGS}
+    params = {
+        "selector": {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": REPOSITORY,
+            "jobName": client_pipeline.name,
+        },
+        "runConfigData": {},
+        "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+    }
+    launched = graphql(deployment.graphql_url, LAUNCH_RUN, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid of the run's worker process, from its RUN_START event."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START):
+        if entry.dagster_event is not None and entry.dagster_event.pid is not None:
+            return entry.dagster_event.pid
+    return None
+
+
+def _kill_first_worker(deployment: Deployment, run_ids: list[str]) -> tuple[str, int]:
+    """Wait until one of `run_ids` is started and has finished a step, then SIGKILL its worker
+    process; the run and the pid."""
+    instance = deployment.instance
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        for record in instance.get_run_records(
+            filters=dg.RunsFilter(run_ids=run_ids, statuses=[dg.DagsterRunStatus.STARTED])
+        ):
+            run_id = record.dagster_run.run_id
+            pid = _worker_pid(instance, run_id)
+            done = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
+            if pid is not None and done:
+                os.kill(pid, signal.SIGKILL)
+                return run_id, pid
+        time.sleep(0.2)
+    raise AssertionError(f"no run started a step in 240 s\n{deployment.diagnostics()}")
+
+
+def _settled(instance: dg.DagsterInstance, slugs: list[str], auto: list[str], killed: str) -> bool:
+    """Whether the night is over: nothing queued or running, every client's run succeeded, the
+    killed run retried, every auto client's delivery run done."""
+    records = instance.get_run_records()
+    if any(record.dagster_run.status in UNFINISHED for record in records):
+        return False
+    succeeded = {
+        record.dagster_run.tags.get("dagster/partition")
+        for record in records
+        if record.dagster_run.job_name == client_pipeline.name
+        and record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+    }
+    delivered = {
+        record.dagster_run.tags.get("dagster/partition")
+        for record in records
+        if record.dagster_run.job_name == report_delivery.name
+    }
+    retried = any(record.dagster_run.parent_run_id == killed for record in records)
+    return set(slugs) <= succeeded and set(auto) <= delivered and retried
+
+
+@pytest.fixture(scope="module")
+def night(deployment: Deployment) -> Iterator[Night]:
+    """Queue one nightly run per demo client, kill a running worker, wait for the night's end."""
+    instance = deployment.instance
+    slugs = deployment.home.client_slugs()
+    auto = [s for s in slugs if deployment.home.load_config(s).report.delivery == "auto"]
+    assert len(slugs) == 3 and auto, (slugs, auto)
+    instance.add_dynamic_partitions(clients_partitions.name, slugs)
+    started = time.monotonic()
+    submitted = {slug: _submit(deployment, slug) for slug in slugs}
+    queued = instance.get_runs(filters=dg.RunsFilter(run_ids=list(submitted.values())))
+    assert {run.status for run in queued} <= {
+        dg.DagsterRunStatus.QUEUED,
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED,
+    }, [run.status for run in queued]
+    killed, pid = _kill_first_worker(deployment, list(submitted.values()))
+    deadline = started + NIGHT_TIMEOUT_SECONDS
+    while not _settled(instance, slugs, auto, killed):
+        if time.monotonic() > deadline:
+            states = [(r.dagster_run.job_name, r.dagster_run.status) for r in instance.get_runs()]
+            raise AssertionError(
+                f"the night did not settle in {NIGHT_TIMEOUT_SECONDS} s: {states}\n"
+                f"{deployment.diagnostics()}"
+            )
+        time.sleep(1)
+    yield Night(
+        deployment=deployment,
+        slugs=slugs,
+        auto=auto,
+        submitted=submitted,
+        killed=killed,
+        killed_pid=pid,
+        records=list(instance.get_run_records()),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _table(path: Path, query: str) -> pd.DataFrame:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(query).df()
+
+
+def test_every_client_materialized_with_the_values_of_a_single_process_run(night: Night) -> None:
+    """Each client's assets are materialized in the deployment, and its KPI values and impact
+    results are those `cap run` computes in one process from the same demo."""
+    deployment = night.deployment
+    assert deployment.reference_run.wait(timeout=300) == 0, (
+        deployment.logs / "reference.log"
+    ).read_text(encoding="utf-8", errors="replace")[-3000:]
+    keys = dg.AssetSelection.groups(*CLIENT_STAGES).resolve(defs.resolve_asset_graph())
+    assert {key.to_user_string() for key in keys} >= {"kpi_values", "impact", "report"}
+    for key in keys:
+        materialized = deployment.instance.get_materialized_partitions(key)
+        assert set(night.slugs) <= materialized, (key, materialized)
+    for slug in night.slugs:
+        # delivered_at is when each run archived the files: the only column that differs.
+        for query in (
+            "select * exclude (delivered_at) from kpi_values "
+            "order by client, site, period_start, grain, kpi",
+            "select * from impact order by client, site, kpi, method",
+        ):
+            deployed = _table(deployment.home.warehouse(slug), query)
+            single = _table(deployment.reference.warehouse(slug), query)
+            assert len(deployed) > 0, (slug, query)
+            pd.testing.assert_frame_equal(deployed, single, obj=f"{slug}: {query}")
+
+
+def test_the_killed_run_failed_and_its_retry_succeeded(night: Night) -> None:
+    """The run whose worker was killed ends FAILURE, marked by the dead-runs sensor naming the
+    process; the daemon's retry of it (one, as the tags allow) succeeds."""
+    by_id = {record.dagster_run.run_id: record.dagster_run for record in night.records}
+    killed = by_id[night.killed]
+    assert killed.status == dg.DagsterRunStatus.FAILURE
+    events = night.deployment.instance.all_logs(night.killed)
+    assert events[-1].dagster_event_type == dg.DagsterEventType.RUN_FAILURE
+    messages = " ".join(entry.user_message or "" for entry in events)
+    assert f"pid {night.killed_pid}" in messages and "is gone" in messages, messages
+    retries = [run for run in by_id.values() if run.parent_run_id == night.killed]
+    assert len(retries) == 1, retries
+    assert retries[0].status == dg.DagsterRunStatus.SUCCESS
+    assert retries[0].tags["dagster/partition"] == killed.tags["dagster/partition"]
+    assert retries[0].tags.get("dagster/retry_number") == "1"
+    others = [run for run in night.submitted.values() if run != night.killed]
+    assert all(by_id[run].status == dg.DagsterRunStatus.SUCCESS for run in others)
+
+
+def test_no_run_stays_started_or_queued(night: Night) -> None:
+    """Every run the night made ended: none queued, starting or started."""
+    states = {record.dagster_run.run_id: record.dagster_run.status for record in night.records}
+    assert not [run for run, status in states.items() if status in UNFINISHED], states
+    # Three nightly runs, a retry and one delivery per auto client: nothing else was launched.
+    jobs = sorted(record.dagster_run.job_name for record in night.records)
+    expected = [client_pipeline.name] * 4 + [report_delivery.name] * len(night.auto)
+    assert jobs == sorted(expected), jobs
+
+
+def test_the_queue_held_two_runs_at_most_and_one_per_client(night: Night) -> None:
+    """From the run records' start and end times: never more than two runs in progress at once
+    (`max_concurrent_runs: 2`), never two of one client (the tag limit on `dagster/partition`)."""
+    spans = [
+        (r.start_time, r.end_time, r.dagster_run.tags["dagster/partition"])
+        for r in night.records
+        if r.start_time is not None
+    ]
+    assert len(spans) == len(night.records)
+    assert all(end is not None and end >= start for start, end, _ in spans), spans
+    peak = 0
+    for start, _, slug in spans:
+        running = [s for s in spans if s[0] <= start < s[1]]
+        peak = max(peak, len(running))
+        assert len(running) <= 2, running
+        assert [s[2] for s in running].count(slug) == 1, running
+    # The limit was reached: the three clients were queued at once.
+    assert peak == 2, spans
+
+
+def test_each_auto_client_was_emailed_once(night: Night) -> None:
+    """The outbox holds one report email per client in `auto` mode, across the killed run and
+    its retry (the delivery ledger), and the consultant's notice of the killed run."""
+    outbox = night.deployment.home.outbox
+    messages = [
+        email.message_from_bytes(path.read_bytes()) for path in sorted(outbox.glob("*.eml"))
+    ]
+    reports = [m for m in messages if m.get("X-Cap-Kind", "report") == "report"]
+    for slug in night.auto:
+        config = night.deployment.home.load_config(slug)
+        mine = [m for m in reports if slug in (m.get("Message-ID") or "")]
+        assert len(mine) == 1, (slug, config.name, [m.get("Subject") for m in messages])
+    review = [s for s in night.slugs if s not in night.auto]
+    for slug in review:
+        assert not [m for m in reports if slug in (m.get("Message-ID") or "")], slug
+
+
+def test_the_webserver_lists_the_runs(night: Night) -> None:
+    """The deployed webserver's GraphQL API (what the UI shows) lists every run of the night,
+    with its client and status."""
+    data = graphql(
+        night.deployment.graphql_url,
+        """{ runsOrError(limit: 50) { __typename ... on Runs { results {
+             runId jobName status tags { key value } } } } }""",
+    )["runsOrError"]
+    assert data["__typename"] == "Runs", data
+    listed = {run["runId"]: run for run in data["results"]}
+    assert set(listed) == {record.dagster_run.run_id for record in night.records}
+    for slug, run_id in night.submitted.items():
+        tags = {tag["key"]: tag["value"] for tag in listed[run_id]["tags"]}
+        assert tags["dagster/partition"] == slug
+        assert listed[run_id]["jobName"] == client_pipeline.name
+    assert listed[night.killed]["status"] == "FAILURE"
