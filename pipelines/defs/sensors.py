@@ -75,7 +75,14 @@ def dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     """Every minute, marks as failed the started runs whose process is gone from this machine
     (killed, crashed): Dagster's default run launcher cannot see it, and a run `cap run` ran
     in its own process has no launcher at all. The failure names the process; a nightly run
-    failed so is then retried once, and the failure alert tells the consultant."""
+    failed so is then retried once, and the failure alert tells the consultant. Where the run
+    launcher checks its workers itself (Kubernetes, one pod per run), run monitoring does this
+    and the sensor does nothing: a pod's pid means nothing on the daemon's machine."""
+    if context.instance.run_launcher.supports_check_run_worker_health:
+        return dg.SkipReason(
+            "the run launcher checks its runs' workers: run monitoring fails a run whose worker "
+            "died"
+        )
     ended = end_dead_runs(context.instance)
     if ended:
         return dg.SkipReason(f"marked failed, their process was gone: {', '.join(ended)}")

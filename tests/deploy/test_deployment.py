@@ -3,6 +3,7 @@ daemon, gRPC code server, webserver as separate processes), one run's worker kil
 while it runs."""
 
 import email
+import logging
 import os
 import signal
 import time
@@ -23,6 +24,7 @@ from pipelines.defs.jobs import CLIENT_STAGES, client_pipeline, report_delivery
 from pipelines.defs.partitions import clients_partitions
 
 pytestmark = pytest.mark.deploy
+logger = logging.getLogger(__name__)
 
 NIGHT_TIMEOUT_SECONDS = 480
 """The whole night, kill and retry included; about 2-3 minutes on a 2-core machine."""
@@ -151,6 +153,18 @@ def night(deployment: Deployment) -> Iterator[Night]:
                 f"{deployment.diagnostics()}"
             )
         time.sleep(1)
+    records = list(instance.get_run_records())
+    for record in sorted(records, key=lambda r: r.start_time or 0):
+        run = record.dagster_run
+        logger.info(
+            "%s %s %s %s: %.1f -> %.1f s",
+            run.run_id[:8],
+            run.job_name,
+            run.tags.get("dagster/partition"),
+            run.status.value,
+            (record.start_time or 0) - record.create_timestamp.timestamp(),
+            (record.end_time or 0) - record.create_timestamp.timestamp(),
+        )
     yield Night(
         deployment=deployment,
         slugs=slugs,
@@ -158,7 +172,7 @@ def night(deployment: Deployment) -> Iterator[Night]:
         submitted=submitted,
         killed=killed,
         killed_pid=pid,
-        records=list(instance.get_run_records()),
+        records=records,
         seconds=time.monotonic() - started,
     )
 
