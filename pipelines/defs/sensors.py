@@ -3,7 +3,6 @@ when a run fails."""
 
 import datetime as dt
 import json
-import os
 
 import dagster as dg
 
@@ -62,15 +61,7 @@ PARTITION_TAG = "dagster/partition"
 """The run tag holding the partition: the client's slug on every run of a client."""
 
 
-DEAD_RUNS_INTERVAL_SECONDS = int(os.environ.get("CAP_DEAD_RUNS_INTERVAL_SECONDS") or 60)
-"""How often `dead_runs_sensor` looks for runs whose process is gone: every minute, unless the
-code server's environment says otherwise (`make test-deploy` looks every 10 s)."""
-
-
-@dg.sensor(
-    minimum_interval_seconds=DEAD_RUNS_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     """Every minute, marks as failed the started runs whose process is gone from this machine
     (killed, crashed): Dagster's default run launcher cannot see it, and a run `cap run` ran

@@ -5,6 +5,7 @@ in one process, for the values to compare."""
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,6 @@ STOPPED_SENSORS = ("client_inbox_sensor",)
 would submit the same clients again."""
 STOPPED_SCHEDULES = ("nightly_client_runs",)
 """Stopped too: its hourly tick would run a client whose local 02:00 the test happened to span."""
-DEAD_RUNS_INTERVAL_SECONDS = "10"
 
 
 @dataclass
@@ -52,6 +52,17 @@ class Deployment:
     services: dict[str, Service]
     reference_run: subprocess.Popen[bytes]
     logs: Path
+    env: dict[str, str]
+    workspace_yaml: str
+
+    def restart_daemon(self) -> None:
+        """Kill the daemon with SIGKILL (no clean shutdown) and start another."""
+        daemon = self.services["daemon"]
+        daemon.stop_signal = signal.SIGKILL
+        daemon.stop()
+        self.services["daemon"] = _start_daemon(
+            self.workspace_yaml, self.env, self.logs, "daemon-restarted"
+        )
 
     def diagnostics(self) -> str:
         """The end of every process's log, for a failure message."""
@@ -100,7 +111,6 @@ def deployment() -> Iterator[Deployment]:
                 **postgres.env(),
                 "CAP_CODE_SERVER_HOST": "127.0.0.1",
                 "CAP_CODE_SERVER_PORT": str(code_port),
-                "CAP_DEAD_RUNS_INTERVAL_SECONDS": DEAD_RUNS_INTERVAL_SECONDS,
             },
         )
         # This process reads the same instance (run records, events) as the deployment.
@@ -165,13 +175,7 @@ def deployment() -> Iterator[Deployment]:
         for schedule in STOPPED_SCHEDULES:
             _stop_schedule(url, schedule)
         instance = dg.DagsterInstance.from_config(str(dagster_home))
-        services["daemon"] = start(
-            "daemon",
-            [str(BIN / "dagster-daemon"), "run", "-w", workspace_yaml],
-            env,
-            logs,
-            cwd=root,
-        )
+        services["daemon"] = _start_daemon(workspace_yaml, env, logs)
         yield Deployment(
             home=Workspace(home),
             reference=Workspace(reference),
@@ -181,6 +185,8 @@ def deployment() -> Iterator[Deployment]:
             services=services,
             reference_run=reference_run,
             logs=logs,
+            env=env,
+            workspace_yaml=workspace_yaml,
         )
         instance.dispose()
     finally:
@@ -194,6 +200,18 @@ def deployment() -> Iterator[Deployment]:
         os.environ.clear()
         os.environ.update(saved_env)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _start_daemon(
+    workspace_yaml: str, env: dict[str, str], logs: Path, name: str = "daemon"
+) -> Service:
+    return start(
+        name,
+        [str(BIN / "dagster-daemon"), "run", "-w", workspace_yaml],
+        env,
+        logs,
+        cwd=logs.parent,
+    )
 
 
 def _run(command: list[str], env: dict[str, str]) -> None:

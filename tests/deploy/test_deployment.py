@@ -55,8 +55,10 @@ class Night:
     slugs: list[str]
     auto: list[str]
     submitted: dict[str, str]
+    duplicate: str
     killed: str
     killed_pid: int
+    queued_at_restart: list[str]
     records: list[dg.RunRecord]
     seconds: float
 
@@ -88,8 +90,8 @@ def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
 
 
 def _kill_first_worker(deployment: Deployment, run_ids: list[str]) -> tuple[str, int]:
-    """Wait until one of `run_ids` is started and has finished a step, then SIGKILL its worker
-    process; the run and the pid."""
+    """Wait until one of `run_ids` is started and has finished a step (its files are archived
+    and loaded), then SIGKILL its worker process; the run and the pid."""
     instance = deployment.instance
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -136,14 +138,26 @@ def night(deployment: Deployment) -> Iterator[Night]:
     assert len(slugs) == 3 and auto, (slugs, auto)
     instance.add_dynamic_partitions(clients_partitions.name, slugs)
     started = time.monotonic()
-    submitted = {slug: _submit(deployment, slug) for slug in slugs}
-    queued = instance.get_runs(filters=dg.RunsFilter(run_ids=list(submitted.values())))
+    submitted = {slug: _submit(deployment, slug) for slug in slugs[:1]}
+    # A second run of the first client queued right behind its first (as a materialization
+    # launched from the UI during the night): the queue must hold it back, not the others.
+    duplicate = _submit(deployment, slugs[0])
+    submitted.update({slug: _submit(deployment, slug) for slug in slugs[1:]})
+    queued = instance.get_runs(filters=dg.RunsFilter(run_ids=[*submitted.values(), duplicate]))
     assert {run.status for run in queued} <= {
         dg.DagsterRunStatus.QUEUED,
         dg.DagsterRunStatus.STARTING,
         dg.DagsterRunStatus.STARTED,
     }, [run.status for run in queued]
-    killed, pid = _kill_first_worker(deployment, list(submitted.values()))
+    # An auto-mode client's run: its retry then sends the email the killed run did not.
+    killed, pid = _kill_first_worker(deployment, [submitted[auto[0]]])
+    # The killed run still counts as started: the third client waits in the queue. The daemon
+    # dies too, without a clean shutdown; another one takes over the queue from PostgreSQL.
+    queued = [
+        run.run_id
+        for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED]))
+    ]
+    deployment.restart_daemon()
     deadline = started + NIGHT_TIMEOUT_SECONDS
     while not _settled(instance, slugs, auto, killed):
         if time.monotonic() > deadline:
@@ -170,8 +184,10 @@ def night(deployment: Deployment) -> Iterator[Night]:
         slugs=slugs,
         auto=auto,
         submitted=submitted,
+        duplicate=duplicate,
         killed=killed,
         killed_pid=pid,
+        queued_at_restart=queued,
         records=records,
         seconds=time.monotonic() - started,
     )
@@ -208,15 +224,18 @@ def test_every_client_materialized_with_the_values_of_a_single_process_run(night
 
 
 def test_the_killed_run_failed_and_its_retry_succeeded(night: Night) -> None:
-    """The run whose worker was killed ends FAILURE, marked by the dead-runs sensor naming the
-    process; the daemon's retry of it (one, as the tags allow) succeeds."""
+    """The run whose worker was killed ends FAILURE, its log saying the process died of SIGKILL;
+    the daemon's retry of it (one, as the tags allow) succeeds."""
     by_id = {record.dagster_run.run_id: record.dagster_run for record in night.records}
     killed = by_id[night.killed]
     assert killed.status == dg.DagsterRunStatus.FAILURE
     events = night.deployment.instance.all_logs(night.killed)
-    assert events[-1].dagster_event_type == dg.DagsterEventType.RUN_FAILURE
-    messages = " ".join(entry.user_message or "" for entry in events)
-    assert f"pid {night.killed_pid}" in messages and "is gone" in messages, messages
+    ended = [e for e in events if e.dagster_event_type == dg.DagsterEventType.RUN_FAILURE]
+    assert len(ended) == 1, events
+    messages = [entry.message for entry in events]
+    # The code server that launched the run's process sees it end and says how.
+    crash = f"Run execution process for {night.killed} was terminated by signal 9 (SIGKILL)."
+    assert any(message.startswith(crash) for message in messages), messages
     retries = [run for run in by_id.values() if run.parent_run_id == night.killed]
     assert len(retries) == 1, retries
     assert retries[0].status == dg.DagsterRunStatus.SUCCESS
@@ -227,12 +246,15 @@ def test_the_killed_run_failed_and_its_retry_succeeded(night: Night) -> None:
 
 
 def test_no_run_stays_started_or_queued(night: Night) -> None:
-    """Every run the night made ended: none queued, starting or started."""
+    """Every run the night made ended: none queued, starting or started; the runs queued when
+    the daemon was killed ran under the next daemon."""
     states = {record.dagster_run.run_id: record.dagster_run.status for record in night.records}
+    assert night.queued_at_restart, "no run was queued when the daemon was killed"
+    assert {states[run] for run in night.queued_at_restart} == {dg.DagsterRunStatus.SUCCESS}
     assert not [run for run, status in states.items() if status in UNFINISHED], states
-    # Three nightly runs, a retry and one delivery per auto client: nothing else was launched.
+    # Three nightly runs, the duplicate, a retry and one delivery per auto client: nothing else.
     jobs = sorted(record.dagster_run.job_name for record in night.records)
-    expected = [client_pipeline.name] * 4 + [report_delivery.name] * len(night.auto)
+    expected = [client_pipeline.name] * 5 + [report_delivery.name] * len(night.auto)
     assert jobs == sorted(expected), jobs
 
 
@@ -254,23 +276,31 @@ def test_the_queue_held_two_runs_at_most_and_one_per_client(night: Night) -> Non
         assert [s[2] for s in running].count(slug) == 1, running
     # The limit was reached: the three clients were queued at once.
     assert peak == 2, spans
+    # The duplicate, queued second, waited for its client's first run while others went ahead.
+    by_id = {r.dagster_run.run_id: r for r in night.records}
+    first, duplicate = by_id[night.submitted[night.slugs[0]]], by_id[night.duplicate]
+    assert duplicate.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+    assert duplicate.start_time >= first.end_time
+    others = [by_id[night.submitted[slug]].start_time for slug in night.slugs[1:]]
+    assert min(others) < duplicate.start_time, (others, duplicate.start_time)
 
 
 def test_each_auto_client_was_emailed_once(night: Night) -> None:
-    """The outbox holds one report email per client in `auto` mode, across the killed run and
-    its retry (the delivery ledger), and the consultant's notice of the killed run."""
+    """The outbox holds one report email (`<slug>-<period>.eml`) per client in `auto` mode,
+    across the killed run and its retry (the delivery ledger), none for a client in review mode,
+    and the consultant's notice of the killed run."""
     outbox = night.deployment.home.outbox
-    messages = [
-        email.message_from_bytes(path.read_bytes()) for path in sorted(outbox.glob("*.eml"))
-    ]
-    reports = [m for m in messages if m.get("X-Cap-Kind", "report") == "report"]
-    for slug in night.auto:
-        config = night.deployment.home.load_config(slug)
-        mine = [m for m in reports if slug in (m.get("Message-ID") or "")]
-        assert len(mine) == 1, (slug, config.name, [m.get("Subject") for m in messages])
-    review = [s for s in night.slugs if s not in night.auto]
-    for slug in review:
-        assert not [m for m in reports if slug in (m.get("Message-ID") or "")], slug
+    names = sorted(path.name for path in outbox.glob("*.eml"))
+    for slug in night.slugs:
+        reports = [name for name in names if name.startswith(f"{slug}-")]
+        assert len(reports) == (1 if slug in night.auto else 0), (slug, names)
+    for name in (name for name in names if not name.startswith("run-failure-")):
+        message = email.message_from_bytes((outbox / name).read_bytes())
+        assert message["To"] and message["Subject"], name
+    killed = next(r.dagster_run for r in night.records if r.dagster_run.run_id == night.killed)
+    notice = f"run-failure-{killed.tags['dagster/partition']}-{night.killed}.eml"
+    assert notice in names, names
+    assert sum(name.startswith("run-failure-") for name in names) == 1, names
 
 
 def test_the_webserver_lists_the_runs(night: Night) -> None:
