@@ -29,12 +29,16 @@ export UV_COMPILE_BYTECODE := 1
 
 # Debian packages the test suite uses, installed by `make test` when missing.
 DEBIAN_PACKAGES := chromium
+# Debian packages of `make test-deploy`: the PostgreSQL server its deployment runs on.
+DEPLOY_DEBIAN_PACKAGES := postgresql
 
-.PHONY: help install system-deps demo run ui test bench proof lint format clean
+.PHONY: help install system-deps deploy-deps demo run ui test test-deploy bench proof lint format clean
 
 help:
 	@echo "make demo   install, build the demo workspace ($(CAP_HOME)), run the whole pipeline"
-	@echo "make test   install (Python and Debian packages) and run the test suite"
+	@echo "make test   install (Python and Debian packages) and run the test suite, test-deploy too"
+	@echo "make test-deploy  a deployment on this machine: PostgreSQL, Dagster's daemon, code server"
+	@echo "            and webserver as separate processes; the demo's night, a run's worker killed"
 	@echo "make ui     the Dagster UI on http://127.0.0.1:3000 over the same workspace"
 	@echo "make run    run the pipeline for every client of the workspace"
 	@echo "make bench  ingestion and report speed against their floors (benchmarks/*RESULTS.md)"
@@ -51,9 +55,9 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.synced
 
-system-deps:
+system-deps deploy-deps:
 	@missing=""; \
-	for package in $(DEBIAN_PACKAGES); do \
+	for package in $(if $(filter deploy-deps,$@),$(DEPLOY_DEBIAN_PACKAGES),$(DEBIAN_PACKAGES)); do \
 	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -74,8 +78,15 @@ ui: install
 	$(CAP) init
 	$(VENV)/bin/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
 
+# The deployment tests last, in their own pytest run (they install PostgreSQL first).
 test: install system-deps
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not deploy"
+	$(MAKE) --no-print-directory test-deploy
+
+# PostgreSQL in a temporary folder, then Dagster's code server, webserver and daemon over it as a
+# production host runs them; the demo clients' night through the queue (tests/deploy/).
+test-deploy: install deploy-deps
+	$(VENV)/bin/pytest tests/deploy -m deploy
 
 # Ingestion speed against its floors; options through BENCH_ARGS (e.g. BENCH_ARGS="--repeats 1").
 # The nightly run over a scaled portfolio; options through PORTFOLIO_ARGS (e.g. "--clients 5").

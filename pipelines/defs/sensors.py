@@ -64,7 +64,14 @@ def dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     in its own process has no launcher at all. It runs beside the launcher, so it also ends the
     runs the UI or the daemon launched (no host tag), which `cap run` leaves alone. The failure
     names the process; a nightly run failed so is then retried once, and the failure alert
-    tells the consultant."""
+    tells the consultant. Where the run launcher checks its workers itself (Kubernetes, one pod
+    per run), run monitoring does this and the sensor does nothing: a pod's pid means nothing on
+    the daemon's machine."""
+    if context.instance.run_launcher.supports_check_run_worker_health:
+        return dg.SkipReason(
+            "the run launcher checks its runs' workers: run monitoring fails a run whose worker "
+            "died"
+        )
     ended = end_dead_runs(context.instance)
     if ended:
         return dg.SkipReason(f"marked failed, their process was gone: {', '.join(ended)}")

@@ -1,0 +1,1 @@
+"""The deployment tests (`make test-deploy`)."""
