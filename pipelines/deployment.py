@@ -15,7 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
-from pipelines.workspace import RUN_MONITORING_YAML, RUN_QUEUE_YAML
+from pipelines.workspace import INSTANCE_BASICS_YAML, RUN_MONITORING_YAML, RUN_QUEUE_YAML
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +59,8 @@ run_coordinator:
 run_launcher:
   module: dagster
   class: DefaultRunLauncher
-telemetry:
-  enabled: false
-nux:
-  enabled: false
-python_logs:
-  managed_python_loggers:
-    - pipelines
 """
+    + INSTANCE_BASICS_YAML
     + RUN_QUEUE_YAML
     + RUN_MONITORING_YAML
 )

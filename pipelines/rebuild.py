@@ -316,7 +316,7 @@ def _ledger(workspace: Workspace, slug: str, path: Path) -> tuple[list[tuple], s
     if path.exists():
         try:
             with open_warehouse(path, read_only=True) as old:
-                rows = execute_sql(old, "select_all_deliveries").fetchall()
+                rows = execute_sql(old, "select_deliveries", {"period": None}).fetchall()
             origin = "copied from the old warehouse"
         except (OSError, duckdb.Error) as exc:
             _unless_locked(exc)

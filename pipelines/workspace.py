@@ -62,10 +62,7 @@ run_retries:
 """Run monitoring and retries, also appended by `Workspace.ensure` to a `dagster.yaml` written
 before them (unless that file already configures either)."""
 
-DAGSTER_YAML = (
-    """\
-# Dagster instance settings for Cap (written by `cap`; edit freely, it is not overwritten: `cap`
-# only appends the run queue's limits, run monitoring and retries when none of theirs is present).
+INSTANCE_BASICS_YAML = """\
 telemetry:
   enabled: false
 # No "join the community" sign-up dialog in the UI (it shows even with telemetry off).
@@ -75,6 +72,15 @@ python_logs:
   managed_python_loggers:
     - pipelines
 """
+"""Telemetry and the sign-up dialog off, Cap's loggers captured: every instance of Cap, local or
+deployed."""
+
+DAGSTER_YAML = (
+    """\
+# Dagster instance settings for Cap (written by `cap`; edit freely, it is not overwritten: `cap`
+# only appends the run queue's limits, run monitoring and retries when none of theirs is present).
+"""
+    + INSTANCE_BASICS_YAML
     + RUN_QUEUE_YAML
     + RUN_MONITORING_YAML
 )

@@ -1,4 +1,4 @@
--- The delivery attempts of a period, oldest first.
+-- The delivery attempts of a period (all of them when $period is null), oldest first.
 select
     id,
     period,
@@ -12,5 +12,5 @@ select
     sent_at,
     forced
 from deliveries
-where period = $period
+where $period is null or period = $period
 order by id
